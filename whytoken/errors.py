@@ -1,0 +1,147 @@
+"""The exception hierarchy of whytoken.
+
+Every error the package raises on purpose derives from :class:`WhytokenError`,
+so ``except WhytokenError`` catches them all. Each subclass also derives from
+the closest built-in (``ValueError``, ``LookupError``, ``RuntimeError``) so
+code written against the built-ins keeps working.
+
+Messages follow one pattern: the bad value, what was expected, and how to fix
+it.
+
+Examples
+--------
+>>> from whytoken.errors import WhytokenError, UnknownLearnerError
+>>> issubclass(UnknownLearnerError, WhytokenError)
+True
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "WhytokenError",
+    "InvalidParameterError",
+    "NodeNotFoundError",
+    "InvalidGraphError",
+    "SchemaError",
+    "InvalidAttentionError",
+    "InvalidOrderError",
+    "RegistryError",
+    "UnknownLearnerError",
+    "UnknownAdapterError",
+    "UnknownModelError",
+    "UnknownInterventionError",
+    "UnknownFormatError",
+    "DuplicateRegistrationError",
+    "AdapterError",
+    "AttentionCaptureError",
+    "InvalidImageError",
+    "InvalidPromptError",
+    "TargetError",
+    "LayerError",
+    "InterventionError",
+    "CheckpointError",
+    "ExplanationError",
+    "ConfigError",
+]
+
+
+class WhytokenError(Exception):
+    """Base class of every error raised by whytoken."""
+
+
+class InvalidParameterError(WhytokenError, ValueError):
+    """A numeric or categorical parameter is outside its allowed range."""
+
+
+class NodeNotFoundError(WhytokenError, LookupError):
+    """A node (token position) is not in the graph or trace."""
+
+    def __str__(self) -> str:  # LookupError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class InvalidGraphError(WhytokenError, ValueError):
+    """A graph operation would produce an invalid graph (self-loop, bad mark, ...)."""
+
+
+class SchemaError(WhytokenError, ValueError):
+    """Serialized data (JSON, GraphML, trace files) is corrupt or has the wrong schema."""
+
+
+class InvalidAttentionError(WhytokenError, ValueError):
+    """An attention or correlation matrix is not usable (shape, NaN, not stochastic)."""
+
+
+class InvalidOrderError(WhytokenError, ValueError):
+    """A causal order is missing nodes, repeats nodes or names unknown nodes."""
+
+
+class RegistryError(WhytokenError, LookupError):
+    """Base class of registry failures (unknown or duplicate names)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownLearnerError(RegistryError):
+    """No structure learner is registered under the requested name."""
+
+
+class UnknownAdapterError(RegistryError):
+    """No adapter is registered for the model's architecture."""
+
+
+class UnknownModelError(RegistryError):
+    """A model short name or path does not resolve to a known checkpoint."""
+
+
+class UnknownInterventionError(RegistryError):
+    """No intervention kind is registered under the requested name."""
+
+
+class UnknownFormatError(RegistryError):
+    """An export/import format is not supported."""
+
+
+class DuplicateRegistrationError(RegistryError):
+    """A name is registered twice without ``overwrite=True``."""
+
+
+class AdapterError(WhytokenError, RuntimeError):
+    """Base class of failures while running a model through an adapter."""
+
+
+class AttentionCaptureError(AdapterError):
+    """The model cannot return attention weights (SDPA/flash kernels, NaN in fp16, ...)."""
+
+
+class InvalidImageError(AdapterError, ValueError):
+    """An image is missing, unreadable, of the wrong mode/size, or given to a text-only model."""
+
+
+class InvalidPromptError(AdapterError, ValueError):
+    """A prompt is empty or cannot be tokenized."""
+
+
+class TargetError(WhytokenError, IndexError):
+    """A target token index or text does not name a valid (generated) position."""
+
+
+class LayerError(WhytokenError, IndexError):
+    """A layer or head index is outside the model's range."""
+
+
+class InterventionError(AdapterError, ValueError):
+    """An intervention is malformed (e.g. the removal set contains the target)."""
+
+
+class CheckpointError(WhytokenError, OSError):
+    """A path is not a loadable checkpoint, trace or explanation file."""
+
+
+class ExplanationError(WhytokenError, RuntimeError):
+    """The explanation query cannot run with the given inputs."""
+
+
+class ConfigError(WhytokenError, ValueError):
+    """An experiment configuration is invalid."""
