@@ -1,0 +1,463 @@
+"""causal-learn's FCI and PC as whytoken learners, running on any whytoken CI test.
+
+`causal-learn <https://github.com/py-why/causal-learn>`_ is the reference
+Python implementation of the constraint-based learners FCI (PAGs, latent
+confounders allowed) and PC (CPDAGs, no latent confounders). This module
+registers them as the learners ``"fci"`` and ``"pc"`` so that they run on the
+same :class:`~whytoken.causal.base.CITest` as whytoken's own learners, e.g. the
+d-separation oracle or the attention partial-correlation test, and return the
+same :class:`~whytoken.causal.base.LearnResult`. That makes "same CI test,
+different learner" comparisons exact: any difference in the output comes from
+the search, not from the statistics.
+
+How the bridge works
+--------------------
+causal-learn calls a CI test object as ``test(i, j, S) -> p_value`` with
+column indices of a data matrix and decides "independent" when
+``p_value > alpha``. The adapter maps column ``i`` to the ``i``-th node
+(nodes sorted by :func:`~whytoken.graphs.node_sort_key`, so the listing order
+of ``nodes`` does not matter), runs the whytoken test, and returns a p-value
+that encodes the whytoken decision exactly: ``0.5 + p/2`` when the test says
+independent, ``p/2`` otherwise, with causal-learn's ``alpha`` set to 0.5. The
+map keeps the order of p-values, so rules that compare p-values see the same
+ranking. causal-learn never touches data: it gets a zero-stride placeholder
+array for its shape checks. Repeated queries are answered from a cache, as
+causal-learn's own tests do, so ``n_tests`` counts distinct tests.
+
+Order dependence
+----------------
+Both algorithms depend on the order in which they visit variables. PC runs in
+its order-independent *stable* form for the skeleton, but its collider
+orientation and causal-learn's FCI (adjacency search, possible-d-sep removal
+and orientation rules) are not order-independent: on finite samples, and
+even in causal-learn's own oracle tests (where ``dag2pag`` and ``fci`` give
+different PAGs under different node orders in a few percent of graphs), a
+relabelling of the nodes can change the output. Here the visit order is the
+sorted node order, so results are reproducible for given node ids. Neither
+learner uses a causal order of the nodes: ``order`` is accepted (for the
+common learner signature) and ignored.
+
+causal-learn prints to stdout in places (e.g. FCI's edge colouring); the
+learners capture that output and send it to this module's logger at DEBUG
+level, so library code stays silent.
+
+Examples
+--------
+>>> import networkx as nx
+>>> from whytoken.causal import learn_pag
+>>> from whytoken.causal.causallearn_learners import CallableCITest
+>>> dag = nx.DiGraph([("a", "c"), ("b", "c")])
+>>> oracle = CallableCITest(["a", "b", "c"], lambda x, y, z: nx.is_d_separator(dag, {x}, {y}, set(z)))
+>>> result = learn_pag(oracle, ["a", "b", "c"], method="pc")
+>>> print(result.pag.describe())
+a --> c
+b --> c
+>>> result.n_tests == oracle.n_tests
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import logging
+import time
+import warnings
+from typing import Any, Callable, Hashable, Mapping, Sequence
+
+import numpy as np
+
+from whytoken.causal.base import CIResult, CITest, Learner, LearnResult, register_learner
+from whytoken.errors import InvalidGraphError, InvalidParameterError, NodeNotFoundError
+from whytoken.graphs import PAG, Mark, node_sort_key
+
+__all__ = ["FCILearner", "PCLearner", "CallableCITest", "causallearn_graph_to_pag"]
+
+logger = logging.getLogger(__name__)
+
+#: causal-learn's endpoint codes in ``GeneralGraph.graph`` (``graph[i, j]`` = mark at i's end).
+_CL_ENDPOINT_MARKS: dict[int, Mark] = {-1: Mark.TAIL, 1: Mark.ARROW, 2: Mark.CIRCLE}
+#: The name under which the adapter is registered in causal-learn's CI-test registry.
+_CL_TEST_NAME = "whytoken"
+#: causal-learn's alpha; the adapter maps whytoken decisions onto either side of it.
+_CL_ALPHA = 0.5
+
+
+class CallableCITest:
+    """A minimal :class:`~whytoken.causal.base.CITest` from a function ``independent(x, y, cond) -> bool``.
+
+    Handy for oracles written inline (e.g. around ``networkx.is_d_separator``)
+    and for tests of learners. The p-value is 1.0 for independence, 0.0
+    otherwise.
+
+    Parameters
+    ----------
+    nodes : sequence of hashable
+        The nodes the test knows.
+    independent : callable
+        ``independent(x, y, cond)`` with ``cond`` a tuple; returns a bool.
+
+    Examples
+    --------
+    >>> t = CallableCITest([0, 1], lambda x, y, z: True)
+    >>> t.test(0, 1).independent, t.n_tests
+    (True, 1)
+    """
+
+    def __init__(self, nodes: Sequence[Hashable], independent: Callable[[Hashable, Hashable, tuple], bool]) -> None:
+        self._nodes = list(nodes)
+        self._independent = independent
+        self.n_tests = 0
+
+    @property
+    def nodes(self) -> list[Hashable]:
+        """The nodes this test can be asked about."""
+        return list(self._nodes)
+
+    def test(self, x: Hashable, y: Hashable, cond: Sequence[Hashable] = ()) -> CIResult:
+        """Run the test ``x _||_ y | cond``."""
+        cond = tuple(sorted(cond, key=node_sort_key))
+        self.n_tests += 1
+        ind = bool(self._independent(x, y, cond))
+        return CIResult(x, y, cond, 0.0 if ind else float("inf"), 1.0 if ind else 0.0, ind)
+
+
+class _Bridge:
+    """Per-run state shared between a learner and its causal-learn adapter instance."""
+
+    def __init__(self, ci_test: CITest, nodes: list[Hashable], max_cond_size: int | None) -> None:
+        self.ci_test = ci_test
+        self.nodes = nodes
+        self.max_cond_size = max_cond_size
+        self.cache: dict[tuple[int, int, tuple[int, ...]], float] = {}
+        self.first_sepset: dict[frozenset, tuple] = {}
+        self.n_tests = 0
+        self.n_calls = 0
+        self.n_capped = 0
+
+    def p_value(self, i: int, j: int, cond: tuple[int, ...]) -> float:
+        self.n_calls += 1
+        if i > j:
+            i, j = j, i
+        cond = tuple(sorted(set(cond)))
+        key = (i, j, cond)
+        if key in self.cache:
+            return self.cache[key]
+        if self.max_cond_size is not None and len(cond) > self.max_cond_size:
+            # causal-learn's possible-d-sep and discriminating-path stages ignore `depth`;
+            # answering "dependent" without testing makes max_cond_size bind everywhere.
+            self.n_capped += 1
+            self.cache[key] = 0.0
+            return 0.0
+        x, y = self.nodes[i], self.nodes[j]
+        result = self.ci_test.test(x, y, tuple(self.nodes[k] for k in cond))
+        self.n_tests += 1
+        p = min(max(float(result.p_value), 0.0), 1.0) if np.isfinite(result.p_value) else 0.0
+        if result.independent:
+            pair = frozenset((x, y))
+            if pair not in self.first_sepset:
+                self.first_sepset[pair] = tuple(sorted((self.nodes[k] for k in cond), key=node_sort_key))
+            encoded = max(_CL_ALPHA + 0.5 * p, float(np.nextafter(_CL_ALPHA, 1.0)))
+        else:
+            encoded = min(0.5 * p, _CL_ALPHA)
+        self.cache[key] = encoded
+        return encoded
+
+
+@functools.cache
+def _adapter_class() -> type:
+    """Build (once) the causal-learn CIT class and register it; causal-learn is imported lazily (~seconds)."""
+    try:
+        from causallearn.utils.cit import CIT_Base, register_ci_test
+    except ImportError as err:  # pragma: no cover - depends on the installed causal-learn
+        raise ImportError(
+            "the 'fci' and 'pc' learners need causal-learn with a CI-test registry "
+            "(causallearn.utils.cit.register_ci_test, causal-learn >= 0.1.4); "
+            f"installed import failed: {err}. Fix: pip install -U causal-learn"
+        ) from err
+
+    class WhytokenCIT(CIT_Base):
+        """causal-learn view of a whytoken CI test (see the module docstring)."""
+
+        def __init__(self, data: np.ndarray, bridge: _Bridge | None = None, **kwargs: Any) -> None:
+            super().__init__(data, **kwargs)
+            if bridge is None:
+                raise InvalidParameterError(
+                    "the causal-learn 'whytoken' CI test needs bridge=<_Bridge>; "
+                    "run it through whytoken.causal.learn_pag(method='fci' or 'pc')"
+                )
+            self.method = _CL_TEST_NAME
+            self.bridge = bridge
+
+        def __call__(self, X: Any, Y: Any, condition_set: Any = None) -> float:
+            cond = () if condition_set is None else tuple(int(k) for k in condition_set)
+            return self.bridge.p_value(int(X), int(Y), cond)
+
+    register_ci_test(_CL_TEST_NAME, WhytokenCIT)
+    return WhytokenCIT
+
+
+def causallearn_graph_to_pag(graph: np.ndarray, nodes: Sequence[Hashable], meta: Mapping[str, Any] | None = None) -> PAG:
+    """Convert causal-learn's endpoint matrix (``GeneralGraph.graph``) into a :class:`PAG`.
+
+    causal-learn stores at ``graph[i, j]`` the mark at ``i``'s end of the edge
+    between ``i`` and ``j`` (-1 tail, 1 arrow, 2 circle, 0 no edge); a whytoken
+    mark matrix stores the mark at ``j``'s end, so this transposes and
+    recodes.
+
+    Parameters
+    ----------
+    graph : numpy.ndarray
+        Square integer matrix from causal-learn.
+    nodes : sequence of hashable
+        Node ``i`` of the result is ``nodes[i]``.
+    meta : mapping, optional
+        Stored as the PAG's ``meta``.
+
+    Raises
+    ------
+    InvalidGraphError
+        If the matrix holds codes a PAG cannot express (causal-learn's
+        double-edge codes 4 and 5) or is not symmetric in adjacency.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> g = np.array([[0, 2], [1, 0]])      # causal-learn: x0 o-> x1
+    >>> print(causallearn_graph_to_pag(g, ["x0", "x1"]).describe())
+    x0 o-> x1
+    """
+    g = np.asarray(graph)
+    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] != len(nodes):
+        raise InvalidGraphError(
+            f"causal-learn graph of shape {g.shape} does not match {len(nodes)} nodes; expected a square matrix"
+        )
+    bad = sorted(set(np.unique(g).tolist()) - {0, *_CL_ENDPOINT_MARKS})
+    if bad:
+        i, j = np.argwhere(np.isin(g, bad))[0]
+        raise InvalidGraphError(
+            f"causal-learn graph has endpoint code(s) {bad} (first at ({i}, {j})) that a PAG cannot express; "
+            "expected -1 (tail), 1 (arrow), 2 (circle) or 0"
+        )
+    if np.any((g != 0) != (g.T != 0)):
+        i, j = np.argwhere((g != 0) != (g.T != 0))[0]
+        raise InvalidGraphError(f"causal-learn graph is not symmetric in adjacency at ({i}, {j})")
+    pag = PAG(nodes, meta=meta)
+    node_list = list(nodes)
+    for i, j in zip(*np.nonzero(np.triu(g, 1))):
+        pag.add_edge(node_list[i], node_list[j], _CL_ENDPOINT_MARKS[int(g[i, j])], _CL_ENDPOINT_MARKS[int(g[j, i])])
+    return pag
+
+
+class _CausalLearnLearner(Learner):
+    """Shared plumbing of the causal-learn learners."""
+
+    uses_order = False
+
+    def __init__(self, max_cond_size: int | None = None) -> None:
+        self.max_cond_size = max_cond_size
+
+    def _check(self, ci_test: CITest, nodes: Sequence[Hashable]) -> list[Hashable]:
+        if self.max_cond_size is not None and (
+            isinstance(self.max_cond_size, bool) or not isinstance(self.max_cond_size, (int, np.integer))
+            or self.max_cond_size < 0
+        ):
+            raise InvalidParameterError(
+                f"max_cond_size must be a non-negative int or None (no limit), got {self.max_cond_size!r}"
+            )
+        node_list = list(nodes)
+        if len(set(node_list)) != len(node_list):
+            seen: set = set()
+            repeated = [n for n in node_list if n in seen or seen.add(n)]
+            raise InvalidParameterError(f"nodes repeat {repeated[:10]}; pass each node once")
+        known = set(ci_test.nodes)
+        missing = [n for n in node_list if n not in known]
+        if missing:
+            raise NodeNotFoundError(
+                f"node(s) {missing[:10]} are not among the CI test's {len(known)} nodes; "
+                "learn over a subset of ci_test.nodes"
+            )
+        return sorted(node_list, key=node_sort_key)
+
+    def _run(self, ci_test: CITest, nodes: Sequence[Hashable], order: Sequence[Hashable] | None) -> LearnResult:
+        node_list = self._check(ci_test, nodes)
+        if order is not None:
+            logger.debug("%s ignores the causal order it was given", self.name)
+        bridge = _Bridge(ci_test, node_list, self.max_cond_size)
+        counter_before = ci_test.n_tests
+        start = time.perf_counter()
+        if len(node_list) < 2:
+            pag = PAG(node_list)
+        else:
+            adapter = _adapter_class()
+            del adapter  # registered in causal-learn's registry under _CL_TEST_NAME
+            # Zero-stride placeholder: causal-learn reads only its shape. One row more than
+            # columns keeps its "more features than samples" warning quiet.
+            placeholder = np.broadcast_to(np.zeros(1), (len(node_list) + 1, len(node_list)))
+            captured = io.StringIO()
+            with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
+                warnings.simplefilter("ignore")
+                matrix = self._search(placeholder, bridge)
+            if captured.getvalue():
+                logger.debug("causal-learn %s printed:\n%s", self.name, captured.getvalue().rstrip())
+            pag = causallearn_graph_to_pag(matrix, node_list)
+        seconds = time.perf_counter() - start
+        if ci_test.n_tests - counter_before != bridge.n_tests:
+            logger.warning(
+                "the CI test's counter moved by %d while %s ran %d tests; is it shared with another thread?",
+                ci_test.n_tests - counter_before, self.name, bridge.n_tests,
+            )
+        pag.meta.update({"learner": self.name, "causallearn_calls": bridge.n_calls, "capped_tests": bridge.n_capped})
+        sepsets = {pair: cond for pair, cond in bridge.first_sepset.items() if not pag.has_edge(*tuple(pair))}
+        params: dict[str, Any] = dict(self.get_params())
+        alpha = getattr(ci_test, "alpha", None)
+        if alpha is not None:
+            params["alpha"] = alpha
+        logger.debug("%s: %d nodes, %d edges, %d tests, %.3f s", self.name, len(node_list),
+                     pag.number_of_edges(), bridge.n_tests, seconds)
+        return LearnResult(pag=pag, sepsets=sepsets, n_tests=bridge.n_tests, level_times=(seconds,),
+                           method=self.name, params=params)
+
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+        raise NotImplementedError
+
+
+@register_learner("fci")
+class FCILearner(_CausalLearnLearner):
+    """causal-learn's FCI on a whytoken CI test: a PAG, latent confounders allowed.
+
+    Parameters
+    ----------
+    max_cond_size : int, optional
+        Largest conditioning set to test (None: no limit). Passed to FCI's
+        adjacency search as ``depth``; because causal-learn applies ``depth``
+        there only, larger sets met in the possible-d-sep and
+        discriminating-path stages are answered "dependent" without running
+        the test.
+    max_path_length : int, optional
+        Longest discriminating path FCI searches (None: no limit).
+
+    Notes
+    -----
+    FCI's possible-d-sep stage tries every subset of each possible-d-sep set,
+    so its run time grows exponentially with the density of the skeleton;
+    keep it to small or sparse problems. The output depends on the node
+    order (see the module docstring: ``dag2pag`` and ``fci`` disagree under
+    relabelling in a few percent of graphs); nodes are visited in sorted
+    order. ``order`` is ignored. ``level_times`` has one entry (the whole
+    run); ``sepsets`` holds, for every non-adjacent pair, the first
+    conditioning set on which the test reported independence.
+
+    Examples
+    --------
+    A latent ``L`` confounds ``b`` and ``c``; FCI finds ``a o-> b <-> c``.
+
+    >>> import networkx as nx
+    >>> dag = nx.DiGraph([("a", "b"), ("L", "b"), ("L", "c")])
+    >>> obs = ["a", "b", "c"]
+    >>> oracle = CallableCITest(obs, lambda x, y, z: nx.is_d_separator(dag, {x}, {y}, set(z)))
+    >>> print(FCILearner().learn(oracle, obs).pag.describe())
+    a o-> b
+    b <-o c
+    """
+
+    def __init__(self, max_cond_size: int | None = None, max_path_length: int | None = None) -> None:
+        super().__init__(max_cond_size)
+        self.max_path_length = max_path_length
+
+    def learn(self, ci_test: CITest, nodes: Sequence[Hashable], order: Sequence[Hashable] | None = None) -> LearnResult:
+        """Run FCI over ``nodes``; see the class docstring."""
+        if self.max_path_length is not None and (
+            isinstance(self.max_path_length, bool) or not isinstance(self.max_path_length, (int, np.integer))
+            or self.max_path_length < 0
+        ):
+            raise InvalidParameterError(
+                f"max_path_length must be a non-negative int or None (no limit), got {self.max_path_length!r}"
+            )
+        return self._run(ci_test, nodes, order)
+
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+        from causallearn.search.ConstraintBased.FCI import fci
+
+        graph, _edges = fci(
+            placeholder,
+            independence_test_method=_CL_TEST_NAME,
+            alpha=_CL_ALPHA,
+            depth=-1 if self.max_cond_size is None else int(self.max_cond_size),
+            max_path_length=-1 if self.max_path_length is None else int(self.max_path_length),
+            verbose=False,
+            show_progress=False,
+            bridge=bridge,
+        )
+        return graph.graph
+
+
+@register_learner("pc")
+class PCLearner(_CausalLearnLearner):
+    """causal-learn's PC on a whytoken CI test: a CPDAG (``-->`` and ``---``), no latent confounders.
+
+    Parameters
+    ----------
+    max_cond_size : int, optional
+        Largest conditioning set to test (None: no limit); causal-learn's ``max_k``.
+    stable : bool, default True
+        Order-independent ("stable") skeleton search.
+    uc_rule : {0, 1, 2}, default 0
+        How unshielded colliders are oriented: 0 sepsets, 1 maxP, 2 definite maxP.
+    uc_priority : int, default 2
+        How conflicting colliders are resolved (causal-learn's codes -1..4;
+        2 keeps existing colliders). A conflict can leave a ``<->`` edge,
+        which is kept as is.
+
+    Notes
+    -----
+    PC assumes causal sufficiency; with latent confounders use ``fci`` or
+    ``icd``. With ``stable=True`` the skeleton does not depend on the node
+    order, the orientation can. ``order`` is ignored. ``level_times`` has one
+    entry; ``sepsets`` holds the first separating set found per removed pair.
+    The maxP rules compare p-values; they see the whytoken p-values through
+    an order-preserving map (see the module docstring).
+
+    Examples
+    --------
+    >>> import networkx as nx
+    >>> dag = nx.DiGraph([(0, 1), (1, 2), (3, 2)])
+    >>> oracle = CallableCITest(list(dag), lambda x, y, z: nx.is_d_separator(dag, {x}, {y}, set(z)))
+    >>> print(PCLearner().learn(oracle, [0, 1, 2, 3]).pag.describe())
+    0 --- 1
+    1 --> 2
+    2 <-- 3
+    """
+
+    def __init__(self, max_cond_size: int | None = None, stable: bool = True, uc_rule: int = 0,
+                 uc_priority: int = 2) -> None:
+        super().__init__(max_cond_size)
+        self.stable = stable
+        self.uc_rule = uc_rule
+        self.uc_priority = uc_priority
+
+    def learn(self, ci_test: CITest, nodes: Sequence[Hashable], order: Sequence[Hashable] | None = None) -> LearnResult:
+        """Run PC over ``nodes``; see the class docstring."""
+        if self.uc_rule not in (0, 1, 2):
+            raise InvalidParameterError(f"uc_rule must be 0, 1 or 2, got {self.uc_rule!r}")
+        if self.uc_priority not in (-1, 0, 1, 2, 3, 4):
+            raise InvalidParameterError(f"uc_priority must be one of -1, 0, 1, 2, 3, 4, got {self.uc_priority!r}")
+        return self._run(ci_test, nodes, order)
+
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+        from causallearn.search.ConstraintBased.PC import pc
+
+        cg = pc(
+            placeholder,
+            alpha=_CL_ALPHA,
+            indep_test=_CL_TEST_NAME,
+            stable=bool(self.stable),
+            uc_rule=int(self.uc_rule),
+            uc_priority=int(self.uc_priority),
+            verbose=False,
+            show_progress=False,
+            max_k=None if self.max_cond_size is None else int(self.max_cond_size),
+            bridge=bridge,
+        )
+        return cg.G.graph
