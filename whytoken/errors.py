@@ -42,6 +42,9 @@ __all__ = [
     "CheckpointError",
     "ExplanationError",
     "ConfigError",
+    "UnknownBaselineError",
+    "UnknownExecutorError",
+    "UnknownDatasetError",
 ]
 
 
@@ -145,3 +148,15 @@ class ExplanationError(WhytokenError, RuntimeError):
 
 class ConfigError(WhytokenError, ValueError):
     """An experiment configuration is invalid."""
+
+
+class UnknownBaselineError(RegistryError):
+    """No attribution method (baseline) is registered under the requested name."""
+
+
+class UnknownExecutorError(RegistryError):
+    """No experiment executor is registered under the requested name."""
+
+
+class UnknownDatasetError(RegistryError):
+    """No experiment dataset kind is registered under the requested name."""
