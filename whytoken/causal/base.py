@@ -28,6 +28,7 @@ from whytoken.graphs import PAG
 __all__ = [
     "CIResult",
     "CITest",
+    "BatchCITest",
     "LearnResult",
     "Learner",
     "register_learner",
@@ -79,6 +80,21 @@ class CITest(Protocol):
     def nodes(self) -> list[Hashable]: ...
 
     def test(self, x: Hashable, y: Hashable, cond: Sequence[Hashable] = ()) -> CIResult: ...
+
+
+@runtime_checkable
+class BatchCITest(CITest, Protocol):
+    """A CI test that can also test many triples in one vectorised call.
+
+    ``test_batch(xs, ys, conds)`` takes row *positions* into ``nodes``
+    (``xs``, ``ys`` of shape ``(m,)``, ``conds`` of shape ``(m, k)``, one
+    size ``k`` per call) and returns ``(statistic, p_value, independent)``
+    arrays of shape ``(m,)``; it adds ``m`` to ``n_tests``. Learners use it
+    when present and fall back to :meth:`CITest.test` otherwise, with the
+    same results.
+    """
+
+    def test_batch(self, xs: Any, ys: Any, conds: Any = None) -> tuple[Any, Any, Any]: ...
 
 
 @dataclass(frozen=True)
