@@ -31,8 +31,9 @@ reading the target position's prediction again:
 
 The model is reached only through a *predict* callable, ``predict(removal_sets)
 -> list of predictions``, each prediction having ``top_token_id``,
-``original_token_id`` and ``original_prob`` (as
-:class:`whytoken.adapters.Prediction` does). :class:`CachedPredictor` wraps an
+``original_token_id`` and ``original_token_prob_after`` (the original token's
+probability after the removal), as :class:`whytoken.adapters.trace.Prediction`
+does. :class:`CachedPredictor` wraps an
 adapter's batched ``predict_batch`` so one batch evaluates a whole curve and
 removal sets shared between methods are run once.
 
@@ -47,7 +48,7 @@ removed, and whose probability drops by 0.2 for each of them removed:
 ...     for removed in removal_sets:
 ...         hits = len({3, 5} & set(removed))
 ...         out.append(SimpleNamespace(top_token_id=1 if hits == 2 else 0,
-...                                    original_token_id=0, original_prob=0.9 - 0.2 * hits))
+...                                    original_token_id=0, original_token_prob_after=0.9 - 0.2 * hits))
 ...     return out
 >>> curve = deletion_curve([5, 3, 1, 2], predict, max_k=4)
 >>> [round(p, 2) for p in curve.probs]
@@ -83,6 +84,7 @@ __all__ = [
     "flip_rate",
     "describe_flip_sizes",
     "top_token_changed",
+    "prob_after",
 ]
 
 logger = logging.getLogger(__name__)
@@ -93,7 +95,7 @@ class PredictionLike(Protocol):
 
     top_token_id: int
     original_token_id: int
-    original_prob: float
+    original_token_prob_after: float | None
 
 
 class ChangeCriterion(Protocol):
@@ -112,7 +114,7 @@ def top_token_changed(prediction: PredictionLike, original_prob: float) -> bool:
     Examples
     --------
     >>> from types import SimpleNamespace
-    >>> top_token_changed(SimpleNamespace(top_token_id=4, original_token_id=4, original_prob=0.1), 0.9)
+    >>> top_token_changed(SimpleNamespace(top_token_id=4, original_token_id=4), 0.9)
     False
     """
     return int(prediction.top_token_id) != int(prediction.original_token_id)
@@ -210,6 +212,29 @@ def flip_size_from_changes(changed: Sequence[bool]) -> int | None:
     return None
 
 
+def prob_after(prediction: PredictionLike) -> float:
+    """The original target token's probability after the intervention.
+
+    Raises
+    ------
+    InvalidParameterError
+        If the prediction does not carry it (``original_token_prob_after`` missing or None).
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> prob_after(SimpleNamespace(original_token_prob_after=0.25))
+    0.25
+    """
+    value = getattr(prediction, "original_token_prob_after", None)
+    if value is None:
+        raise InvalidParameterError(
+            f"prediction {prediction!r} has no original_token_prob_after; the adapter's predict_batch must "
+            "report the original token's probability after the intervention for deletion/insertion curves"
+        )
+    return float(value)
+
+
 def _check_ranking(ranking: Sequence[int], max_k: int) -> tuple[tuple[int, ...], int]:
     ranking = tuple(int(i) for i in ranking)
     if len(set(ranking)) != len(ranking):
@@ -234,7 +259,7 @@ def _evaluate(
             f"predict returned {len(predictions)} predictions for {len(removal_sets)} removal sets; "
             "it must return one prediction per set, in order"
         )
-    probs = tuple(float(p.original_prob) for p in predictions)
+    probs = tuple(prob_after(p) for p in predictions)
     if original_prob is None:
         original_prob = probs[0]
     changed = tuple(bool(rule(p, original_prob)) for p in predictions)
@@ -271,7 +296,7 @@ def deletion_curve(
     --------
     >>> from types import SimpleNamespace
     >>> predict = lambda sets: [SimpleNamespace(top_token_id=int(2 in s), original_token_id=0,
-    ...                                         original_prob=0.5 if 2 in s else 1.0) for s in sets]
+    ...                                         original_token_prob_after=0.5 if 2 in s else 1.0) for s in sets]
     >>> c = deletion_curve([0, 2, 1], predict, max_k=3)
     >>> c.probs, c.flip_size
     ((1.0, 1.0, 0.5, 0.5), 2)
@@ -306,7 +331,7 @@ def insertion_curve(
     --------
     >>> from types import SimpleNamespace
     >>> predict = lambda sets: [SimpleNamespace(top_token_id=0, original_token_id=0,
-    ...                                         original_prob=0.2 if 2 in s else 0.8) for s in sets]
+    ...                                         original_token_prob_after=0.2 if 2 in s else 0.8) for s in sets]
     >>> insertion_curve([2, 0, 1], predict, max_k=2).probs
     (0.2, 0.8, 0.8)
     """
@@ -394,10 +419,10 @@ class CachedPredictor:
     >>> calls = []
     >>> def batch(sets):
     ...     calls.append(len(sets))
-    ...     return [SimpleNamespace(top_token_id=0, original_token_id=0, original_prob=1.0 / (1 + len(s)))
-    ...             for s in sets]
+    ...     return [SimpleNamespace(top_token_id=0, original_token_id=0,
+    ...                             original_token_prob_after=1.0 / (1 + len(s))) for s in sets]
     >>> cached = CachedPredictor(batch, batch_size=8)
-    >>> [p.original_prob for p in cached([(), (1,), (1,)])]
+    >>> [p.original_token_prob_after for p in cached([(), (1,), (1,)])]
     [1.0, 0.5, 0.5]
     >>> _ = cached([(1,), (2, 1)])
     >>> cached.n_forward, calls
