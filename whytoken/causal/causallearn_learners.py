@@ -176,6 +176,9 @@ def _adapter_class() -> type:
             "(causallearn.utils.cit.register_ci_test, causal-learn >= 0.1.4); "
             f"installed import failed: {err}. Fix: pip install -U causal-learn"
         ) from err
+    # Import the searches too, so that the first learner run does not time causal-learn's import.
+    import causallearn.search.ConstraintBased.FCI  # noqa: F401
+    import causallearn.search.ConstraintBased.PC  # noqa: F401
 
     class WhytokenCIT(CIT_Base):
         """causal-learn view of a whytoken CI test (see the module docstring)."""
@@ -285,13 +288,13 @@ class _CausalLearnLearner(Learner):
         if order is not None:
             logger.debug("%s ignores the causal order it was given", self.name)
         bridge = _Bridge(ci_test, node_list, self.max_cond_size)
+        if len(node_list) >= 2:
+            _adapter_class()  # imports causal-learn and registers the adapter as _CL_TEST_NAME
         counter_before = ci_test.n_tests
         start = time.perf_counter()
         if len(node_list) < 2:
             pag = PAG(node_list)
         else:
-            adapter = _adapter_class()
-            del adapter  # registered in causal-learn's registry under _CL_TEST_NAME
             # Zero-stride placeholder: causal-learn reads only its shape. One row more than
             # columns keeps its "more features than samples" warning quiet.
             placeholder = np.broadcast_to(np.zeros(1), (len(node_list) + 1, len(node_list)))
