@@ -27,7 +27,9 @@ True
 
 from __future__ import annotations
 
+import copy as _copy
 from collections import deque
+from pathlib import Path
 from typing import Any, Hashable, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -123,16 +125,27 @@ class PAG:
         node_list = list(range(m.shape[0])) if nodes is None else list(nodes)
         if len(node_list) != m.shape[0]:
             raise InvalidGraphError(f"{len(node_list)} nodes given for a {m.shape[0]} x {m.shape[0]} mark matrix")
+        if len(set(node_list)) != len(node_list):
+            seen: set[Hashable] = set()
+            dup = next(n for n in node_list if n in seen or seen.add(n))
+            raise InvalidGraphError(f"node {dup!r} appears twice in `nodes`; each row/column needs its own node")
+        # Validate codes before building: a NaN or 7 must not half-build a graph.
+        bad = ~np.isin(m, [0, *CODE_MARKS])
+        if np.any(bad):
+            i, j = np.argwhere(bad)[0]
+            raise InvalidGraphError(f"unknown mark code {m[i, j]!r} at ({i}, {j}); expected 0 (no edge), 1, 2 or 3")
+        if np.any(np.diagonal(m) != 0):
+            i = int(np.flatnonzero(np.diagonal(m))[0])
+            raise InvalidGraphError(
+                f"mark matrix has code {m[i, i]!r} on the diagonal at ({i}, {i}): a self-loop on node "
+                f"{node_list[i]!r}; the diagonal must be 0"
+            )
         if np.any((m != 0) != (m.T != 0)):
             i, j = np.argwhere((m != 0) != (m.T != 0))[0]
             raise InvalidGraphError(f"mark matrix is not symmetric in adjacency at ({i}, {j})")
         pag = cls(node_list, meta=meta)
         for i, j in zip(*np.nonzero(np.triu(m, 1))):
-            u, v = node_list[i], node_list[j]
-            try:
-                pag.add_edge(u, v, CODE_MARKS[int(m[j, i])], CODE_MARKS[int(m[i, j])])
-            except KeyError as err:
-                raise InvalidGraphError(f"unknown mark code {err.args[0]} at ({i}, {j}); expected 1, 2 or 3") from None
+            pag.add_edge(node_list[i], node_list[j], CODE_MARKS[int(m[j, i])], CODE_MARKS[int(m[i, j])])
         return pag
 
     def to_mark_matrix(self, nodes: Iterable[Hashable] | None = None) -> np.ndarray:
@@ -156,9 +169,17 @@ class PAG:
         return m
 
     def copy(self) -> "PAG":
-        """A deep copy of structure, node attributes and meta."""
-        new = PAG(meta=dict(self.meta))
-        new._nodes = {n: dict(attrs) for n, attrs in self._nodes.items()}
+        """A deep copy of structure, node attributes and meta.
+
+        Examples
+        --------
+        >>> g = PAG(); g.add_node(0, tags=["a"])
+        >>> h = g.copy(); h.node_attributes(0)["tags"].append("b")
+        >>> g.node_attributes(0)
+        {'tags': ['a']}
+        """
+        new = PAG(meta=_copy.deepcopy(self.meta))
+        new._nodes = {n: _copy.deepcopy(attrs) for n, attrs in self._nodes.items()}
         new._adj = {n: dict(nbrs) for n, nbrs in self._adj.items()}
         return new
 
@@ -210,10 +231,13 @@ class PAG:
         """
         if u == v:
             raise InvalidGraphError(f"self-loop on node {u!r}: a PAG edge needs two distinct nodes")
+        # Parse both marks before touching the graph, so a bad mark leaves it unchanged
+        # (not with new nodes or a one-sided edge).
+        mark_u, mark_v = Mark.parse(at_u), Mark.parse(at_v)
         self.add_node(u)
         self.add_node(v)
-        self._adj[u][v] = Mark.parse(at_v)
-        self._adj[v][u] = Mark.parse(at_u)
+        self._adj[u][v] = mark_v
+        self._adj[v][u] = mark_u
 
     def remove_edge(self, u: Hashable, v: Hashable) -> None:
         """Remove the edge between ``u`` and ``v``."""
@@ -346,9 +370,11 @@ class PAG:
         keep = list(nodes)
         self._check_node(*keep)
         keep_set = set(keep)
-        sub = PAG(meta=dict(self.meta))
+        sub = PAG(meta=_copy.deepcopy(self.meta))
         for n in keep:
-            sub.add_node(n, **self._nodes[n])
+            # Copy the dict directly: an attribute called "node" would clash with add_node's parameter.
+            sub.add_node(n)
+            sub._nodes[n].update(_copy.deepcopy(self._nodes[n]))
         for e in self.edges():
             if e.u in keep_set and e.v in keep_set:
                 sub.add_edge(e.u, e.v, e.at_u, e.at_v)
@@ -402,3 +428,87 @@ class PAG:
         from whytoken.graphs import io
 
         return io.pag_from_networkx(graph)
+
+    def to_graphml(self, path: str | Path | None = None) -> str:
+        """GraphML text (marks as ``mark_u``/``mark_v`` edge data); also written to ``path`` when given.
+
+        Examples
+        --------
+        >>> g = PAG(); g.add_edge(0, 1, Mark.CIRCLE, Mark.ARROW)
+        >>> PAG.from_graphml(g.to_graphml()) == g
+        True
+        """
+        from whytoken.graphs import io
+
+        return io.pag_to_graphml(self, path)
+
+    @classmethod
+    def from_graphml(cls, source: str | bytes | Path) -> "PAG":
+        """Read GraphML from a file path or from GraphML text; see :func:`whytoken.graphs.io.pag_from_graphml`."""
+        from whytoken.graphs import io
+
+        return io.pag_from_graphml(source)
+
+    def to_dot(self, path: str | Path | None = None) -> str:
+        """Graphviz DOT text (``dir=both`` with ``none``/``normal``/``odot`` ends); also written to ``path``.
+
+        Examples
+        --------
+        >>> g = PAG(); g.add_edge("a", "b", Mark.TAIL, Mark.ARROW)
+        >>> PAG.from_dot(g.to_dot()) == g
+        True
+        """
+        from whytoken.graphs import io
+
+        return io.pag_to_dot(self, path)
+
+    @classmethod
+    def from_dot(cls, source: str | Path) -> "PAG":
+        """Read DOT from a file path or DOT text; see :func:`whytoken.graphs.io.pag_from_dot`."""
+        from whytoken.graphs import io
+
+        return io.pag_from_dot(source)
+
+    def to_causallearn(self) -> tuple[Any, list[Hashable]]:
+        """A causal-learn ``GeneralGraph`` and the PAG node of each of its indices.
+
+        Examples
+        --------
+        >>> g = PAG(); g.add_edge(0, 1, Mark.TAIL, Mark.ARROW)
+        >>> cl, nodes = g.to_causallearn()
+        >>> PAG.from_causallearn(cl, nodes) == g
+        True
+        """
+        from whytoken.graphs import io
+
+        return io.pag_to_causallearn(self)
+
+    @classmethod
+    def from_causallearn(cls, graph: Any, nodes: Iterable[Hashable] | None = None) -> "PAG":
+        """A PAG from a causal-learn ``GeneralGraph``; ``nodes`` names its indices (default: node names)."""
+        from whytoken.graphs import io
+
+        return io.pag_from_causallearn(graph, None if nodes is None else list(nodes))
+
+    def save(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the graph to ``path``; ``format`` is one of :func:`whytoken.graphs.io.list_formats`
+        (default: from the suffix, ``.json``, ``.graphml``/``.xml`` or ``.dot``/``.gv``).
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> g = PAG(meta={"model": "tiny"}); g.add_edge(0, 1, Mark.ARROW, Mark.ARROW)
+        >>> path = g.save(pathlib.Path(tempfile.mkdtemp()) / "pag.graphml")
+        >>> PAG.load(path) == g, PAG.load(path).meta
+        (True, {'model': 'tiny'})
+        """
+        from whytoken.graphs import io
+
+        return io.write_pag(self, path, format)
+
+    @classmethod
+    def load(cls, path: str | Path, format: str | None = None) -> "PAG":
+        """Read a graph written by :meth:`save` (format from the suffix unless given)."""
+        from whytoken.graphs import io
+
+        return io.read_pag(path, format)
