@@ -45,6 +45,7 @@ __all__ = [
     "UnknownBaselineError",
     "UnknownExecutorError",
     "UnknownDatasetError",
+    "UnknownCriterionError",
 ]
 
 
@@ -160,3 +161,7 @@ class UnknownExecutorError(RegistryError):
 
 class UnknownDatasetError(RegistryError):
     """No experiment dataset kind is registered under the requested name."""
+
+
+class UnknownCriterionError(RegistryError):
+    """No verification criterion (when does a removal change the target?) is registered under the requested name."""
