@@ -18,13 +18,8 @@ import pytest
 
 from whytoken.causal import LearnResult, get_learner, learn_pag, list_learners
 from whytoken.causal.base import CIResult
-from whytoken.causal.causallearn_learners import (
-    CallableCITest,
-    FCILearner,
-    PCLearner,
-    causallearn_graph_to_pag,
-)
-from whytoken.errors import InvalidGraphError, InvalidParameterError, NodeNotFoundError, UnknownLearnerError
+from whytoken.causal.causallearn_learners import CallableCITest, FCILearner, PCLearner
+from whytoken.errors import InvalidParameterError, NodeNotFoundError, UnknownLearnerError
 from whytoken.graphs import PAG, Mark
 
 
@@ -311,25 +306,6 @@ def test_bad_parameters_raise():
         PCLearner().learn(oracle, [0, 1, 1])
     with pytest.raises(NodeNotFoundError, match=r"\[5\]"):
         FCILearner().learn(oracle, [0, 5])
-
-
-def test_graph_conversion_rejects_unexpressible_codes():
-    with pytest.raises(InvalidGraphError, match=r"code\(s\) \[4\]"):
-        causallearn_graph_to_pag(np.array([[0, 4], [4, 0]]), [0, 1])
-    with pytest.raises(InvalidGraphError, match="not symmetric"):
-        causallearn_graph_to_pag(np.array([[0, 1], [0, 0]]), [0, 1])
-    with pytest.raises(InvalidGraphError, match="does not match 3 nodes"):
-        causallearn_graph_to_pag(np.zeros((2, 2)), [0, 1, 2])
-
-
-def test_graph_conversion_reads_causal_learn_endpoints():
-    # causal-learn: graph[i, j] is the mark at i's end. x0 --> x1, x1 <-> x2, x2 o-o x3
-    g = np.zeros((4, 4), dtype=int)
-    g[0, 1], g[1, 0] = -1, 1
-    g[1, 2], g[2, 1] = 1, 1
-    g[2, 3], g[3, 2] = 2, 2
-    pag = causallearn_graph_to_pag(g, ["x0", "x1", "x2", "x3"])
-    assert pag.describe() == "x0 --> x1\nx1 <-> x2\nx2 o-o x3"
 
 
 # ---------------------------------------------------------------- with whytoken's own oracle (when present)

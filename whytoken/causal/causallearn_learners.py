@@ -64,20 +64,19 @@ import io
 import logging
 import time
 import warnings
-from typing import Any, Callable, Hashable, Mapping, Sequence
+from typing import Any, Callable, Hashable, Sequence
 
 import numpy as np
 
 from whytoken.causal.base import CIResult, CITest, Learner, LearnResult, register_learner
-from whytoken.errors import InvalidGraphError, InvalidParameterError, NodeNotFoundError
-from whytoken.graphs import PAG, Mark, node_sort_key
+from whytoken.errors import InvalidParameterError, NodeNotFoundError
+from whytoken.graphs import PAG, node_sort_key
+from whytoken.graphs.io import pag_from_causallearn
 
-__all__ = ["FCILearner", "PCLearner", "CallableCITest", "causallearn_graph_to_pag"]
+__all__ = ["FCILearner", "PCLearner", "CallableCITest"]
 
 logger = logging.getLogger(__name__)
 
-#: causal-learn's endpoint codes in ``GeneralGraph.graph`` (``graph[i, j]`` = mark at i's end).
-_CL_ENDPOINT_MARKS: dict[int, Mark] = {-1: Mark.TAIL, 1: Mark.ARROW, 2: Mark.CIRCLE}
 #: The name under which the adapter is registered in causal-learn's CI-test registry.
 _CL_TEST_NAME = "whytoken"
 #: causal-learn's alpha; the adapter maps whytoken decisions onto either side of it.
@@ -201,58 +200,6 @@ def _adapter_class() -> type:
     return WhytokenCIT
 
 
-def causallearn_graph_to_pag(graph: np.ndarray, nodes: Sequence[Hashable], meta: Mapping[str, Any] | None = None) -> PAG:
-    """Convert causal-learn's endpoint matrix (``GeneralGraph.graph``) into a :class:`PAG`.
-
-    causal-learn stores at ``graph[i, j]`` the mark at ``i``'s end of the edge
-    between ``i`` and ``j`` (-1 tail, 1 arrow, 2 circle, 0 no edge); a whytoken
-    mark matrix stores the mark at ``j``'s end, so this transposes and
-    recodes.
-
-    Parameters
-    ----------
-    graph : numpy.ndarray
-        Square integer matrix from causal-learn.
-    nodes : sequence of hashable
-        Node ``i`` of the result is ``nodes[i]``.
-    meta : mapping, optional
-        Stored as the PAG's ``meta``.
-
-    Raises
-    ------
-    InvalidGraphError
-        If the matrix holds codes a PAG cannot express (causal-learn's
-        double-edge codes 4 and 5) or is not symmetric in adjacency.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> g = np.array([[0, 2], [1, 0]])      # causal-learn: x0 o-> x1
-    >>> print(causallearn_graph_to_pag(g, ["x0", "x1"]).describe())
-    x0 o-> x1
-    """
-    g = np.asarray(graph)
-    if g.ndim != 2 or g.shape[0] != g.shape[1] or g.shape[0] != len(nodes):
-        raise InvalidGraphError(
-            f"causal-learn graph of shape {g.shape} does not match {len(nodes)} nodes; expected a square matrix"
-        )
-    bad = sorted(set(np.unique(g).tolist()) - {0, *_CL_ENDPOINT_MARKS})
-    if bad:
-        i, j = np.argwhere(np.isin(g, bad))[0]
-        raise InvalidGraphError(
-            f"causal-learn graph has endpoint code(s) {bad} (first at ({i}, {j})) that a PAG cannot express; "
-            "expected -1 (tail), 1 (arrow), 2 (circle) or 0"
-        )
-    if np.any((g != 0) != (g.T != 0)):
-        i, j = np.argwhere((g != 0) != (g.T != 0))[0]
-        raise InvalidGraphError(f"causal-learn graph is not symmetric in adjacency at ({i}, {j})")
-    pag = PAG(nodes, meta=meta)
-    node_list = list(nodes)
-    for i, j in zip(*np.nonzero(np.triu(g, 1))):
-        pag.add_edge(node_list[i], node_list[j], _CL_ENDPOINT_MARKS[int(g[i, j])], _CL_ENDPOINT_MARKS[int(g[j, i])])
-    return pag
-
-
 class _CausalLearnLearner(Learner):
     """Shared plumbing of the causal-learn learners."""
 
@@ -301,10 +248,11 @@ class _CausalLearnLearner(Learner):
             captured = io.StringIO()
             with warnings.catch_warnings(), contextlib.redirect_stdout(captured):
                 warnings.simplefilter("ignore")
-                matrix = self._search(placeholder, bridge)
+                graph = self._search(placeholder, bridge)
             if captured.getvalue():
                 logger.debug("causal-learn %s printed:\n%s", self.name, captured.getvalue().rstrip())
-            pag = causallearn_graph_to_pag(matrix, node_list)
+            # Rebuilt from the edges so causal-learn's node attributes (its column ids) do not leak.
+            pag = PAG.from_edges(node_list, pag_from_causallearn(graph, nodes=node_list).edges())
         seconds = time.perf_counter() - start
         if ci_test.n_tests - counter_before != bridge.n_tests:
             logger.warning(
@@ -322,7 +270,8 @@ class _CausalLearnLearner(Learner):
         return LearnResult(pag=pag, sepsets=sepsets, n_tests=bridge.n_tests, level_times=(seconds,),
                            method=self.name, params=params)
 
-    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> Any:
+        """Run the causal-learn search; return its ``GeneralGraph``."""
         raise NotImplementedError
 
 
@@ -380,7 +329,7 @@ class FCILearner(_CausalLearnLearner):
             )
         return self._run(ci_test, nodes, order)
 
-    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> Any:
         from causallearn.search.ConstraintBased.FCI import fci
 
         graph, _edges = fci(
@@ -393,7 +342,7 @@ class FCILearner(_CausalLearnLearner):
             show_progress=False,
             bridge=bridge,
         )
-        return graph.graph
+        return graph
 
 
 @register_learner("pc")
@@ -448,7 +397,7 @@ class PCLearner(_CausalLearnLearner):
             raise InvalidParameterError(f"uc_priority must be one of -1, 0, 1, 2, 3, 4, got {self.uc_priority!r}")
         return self._run(ci_test, nodes, order)
 
-    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> np.ndarray:
+    def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> Any:
         from causallearn.search.ConstraintBased.PC import pc
 
         cg = pc(
@@ -463,4 +412,4 @@ class PCLearner(_CausalLearnLearner):
             max_k=None if self.max_cond_size is None else int(self.max_cond_size),
             bridge=bridge,
         )
-        return cg.G.graph
+        return cg.G
