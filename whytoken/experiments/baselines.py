@@ -631,20 +631,30 @@ class WhytokenMethod(AttributionMethod):
     """
 
     needs_model = True
-    defaults = {"layer": -1, "heads": "all", "alpha": 0.01, "n_samples": None, "learner": "icd",
-                "max_set_size": 4, "intervention": "mask", "criterion": "top-token"}
+    defaults = {"layer": -1, "heads": "all", "alpha": 0.01, "n_samples": None, "learner": None,
+                "max_set_size": 3, "max_range": 3, "max_candidates": 256, "max_nodes": None,
+                "intervention": "mask", "criterion": "top-token"}
 
-    def explain(self, trace: Trace, target: int, model: Any) -> Any:
-        """Run the query with this method's settings; returns the :class:`~whytoken.query.Explanation`."""
+    def explain(self, trace: Trace, target: int, model: Any, *, include_special: bool = False,
+                seed: int = 0, batch_size: int = 32) -> Any:
+        """Run :func:`whytoken.query.explain` with this method's settings; returns the Explanation.
+
+        ``learner: null`` lets the query choose (``ordered-icd`` for decoders, ``icd`` for encoders).
+        """
         from whytoken.query import explain
 
         p = self.params
         return explain(trace, target, layer=p["layer"], heads=p["heads"], alpha=p["alpha"],
                        n_samples=p["n_samples"], method=p["learner"], max_set_size=p["max_set_size"],
-                       verify=True, model=model, criterion=p["criterion"], intervention=p["intervention"])
+                       max_range=p["max_range"], verify=True, model=model, criterion=p["criterion"],
+                       include_special=include_special, seed=seed, intervention=p["intervention"],
+                       max_candidates=p["max_candidates"], max_nodes=p["max_nodes"], batch_size=batch_size)
 
     def _attribute(self, trace, target, candidates, model, seed):
-        explanation = self.explain(trace, target, model)
+        # The query's removable set is fixed by include_special (first position and special tokens);
+        # follow the candidates the harness ranks so both conventions agree.
+        include_special = any(c == 0 or trace.positions[c].kind is TokenKind.SPECIAL for c in candidates)
+        explanation = self.explain(trace, target, model, include_special=include_special, seed=seed)
         return whytoken_scores(explanation, trace, target, candidates, self.params["layer"])
 
 
