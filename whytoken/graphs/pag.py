@@ -133,11 +133,11 @@ class PAG:
         bad = ~np.isin(m, [0, *CODE_MARKS])
         if np.any(bad):
             i, j = np.argwhere(bad)[0]
-            raise InvalidGraphError(f"unknown mark code {m[i, j]!r} at ({i}, {j}); expected 0 (no edge), 1, 2 or 3")
+            raise InvalidGraphError(f"unknown mark code {m[i, j].item()!r} at ({i}, {j}); expected 0 (no edge), 1, 2 or 3")
         if np.any(np.diagonal(m) != 0):
             i = int(np.flatnonzero(np.diagonal(m))[0])
             raise InvalidGraphError(
-                f"mark matrix has code {m[i, i]!r} on the diagonal at ({i}, {i}): a self-loop on node "
+                f"mark matrix has code {m[i, i].item()!r} on the diagonal at ({i}, {i}): a self-loop on node "
                 f"{node_list[i]!r}; the diagonal must be 0"
             )
         if np.any((m != 0) != (m.T != 0)):
