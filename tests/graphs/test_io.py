@@ -8,8 +8,6 @@ type, and attributes/meta equal *with the same types* (``True`` is not ``1``, ``
 from __future__ import annotations
 
 import json
-import string
-from pathlib import Path
 from typing import Any, Callable
 
 import networkx as nx
@@ -322,8 +320,8 @@ def test_graphml_written_by_networkx_is_read():
 def test_dot_is_standard_graphviz(small):
     pydot = pytest.importorskip("pydot")
     text = small.to_dot()
-    assert '"0" -> "1" [dir=both, arrowtail=none, arrowhead=normal];' in text
-    assert '"1" -> "2" [dir=both, arrowtail=normal, arrowhead=odot];' in text
+    assert '"0" -> "1" [dir=both, arrowtail=none, arrowhead=normal, mark_u=tail, mark_v=arrow];' in text
+    assert '"1" -> "2" [dir=both, arrowtail=normal, arrowhead=odot, mark_u=arrow, mark_v=circle];' in text
     (parsed,) = pydot.graph_from_dot_data(text)
     edges = {(e.get_source().strip('"'), e.get_destination().strip('"')): e.get_attributes()
              for e in parsed.get_edges()}
@@ -355,6 +353,21 @@ def test_dot_reader_handles_hand_written_graphviz():
     assert g.node_attributes("a") == {"shape": "box"}
     assert g.meta == {"rankdir": "LR"}
     assert pag_from_dot("graph { x -- y }").describe() == "x --- y"
+
+
+def test_dot_marks_survive_restyled_arrows(small):
+    restyled = small.to_dot().replace("arrowhead=normal", "arrowhead=vee")
+    assert pag_from_dot(restyled) == small
+    without_marks = small.to_dot().replace(", mark_u=", ", x_u=").replace(", mark_v=", ", x_v=")
+    assert pag_from_dot(without_marks) == small  # the arrows alone restore the marks too
+
+
+def test_graphml_big_ints_are_json_not_long():
+    g = PAG([0, 1])
+    g.add_node(0, n=2**64)
+    g.add_node(1, n=5)
+    assert 'attr.name="n" attr.type="string"' in g.to_graphml()
+    assert_round_trip(PAG.from_graphml(g.to_graphml()), g)
 
 
 def test_causallearn_matrix_convention_by_hand():
@@ -544,6 +557,7 @@ def test_bad_graphml_is_refused_naming_the_value(text, match):
         ("digraph { a -> b; b -> a }", "repeats the edge between 'b' and 'a'"),
         ('digraph { graph [whytoken_schema="x/2"] }', "unknown schema 'x/2'"),
         ('digraph { a [whytoken_attrs="{oops"] }', "whytoken_attrs='{oops' is not valid JSON"),
+        ("digraph { a -> b [mark_u=tail, mark_v=hook] }", "mark_v is 'hook'; expected one of"),
         ("digraph { a @ b }", "unexpected character '@'"),
     ],
 )

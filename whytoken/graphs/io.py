@@ -99,7 +99,7 @@ from whytoken.errors import (
     SchemaError,
     UnknownFormatError,
 )
-from whytoken.graphs.marks import Mark, node_sort_key
+from whytoken.graphs.marks import Mark
 from whytoken.graphs.pag import PAG
 
 __all__ = [
@@ -186,9 +186,8 @@ def _check_node_id(node: Hashable, fmt: str) -> int | str:
     )
 
 
-def _node_json(pag: PAG, node: Hashable, fmt: str) -> dict[str, Any]:
-    attrs = pag.node_attributes(node)
-    return _to_json_value(attrs, f"attributes of node {node!r}")
+def _node_json(pag: PAG, node: Hashable) -> dict[str, Any]:
+    return _to_json_value(pag.node_attributes(node), f"attributes of node {node!r}")
 
 
 def _meta_json(pag: PAG) -> dict[str, Any]:
@@ -275,7 +274,7 @@ def pag_to_json(pag: PAG) -> dict[str, Any]:
     nodes: list[dict[str, Any]] = []
     for node in pag.nodes:
         node_id = _check_node_id(node, "whytoken.pag/1 JSON")
-        attrs = _node_json(pag, node, "JSON")
+        attrs = _node_json(pag, node)
         if "id" in attrs:
             raise SchemaError(
                 f"node {node!r} has an attribute called 'id' ({attrs['id']!r}); whytoken.pag/1 JSON uses 'id' "
@@ -468,8 +467,8 @@ def _graphml_type(values: list[Any]) -> tuple[str, bool]:
     """The GraphML ``attr.type`` for a key's values and whether to JSON-encode them."""
     if all(type(v) is bool for v in values):
         return "boolean", False
-    if all(type(v) is int for v in values):
-        return "long", False
+    if all(type(v) is int and -(2**63) <= v < 2**63 for v in values):
+        return "long", False  # GraphML long is 64-bit; bigger ints go as JSON
     if all(type(v) is float for v in values):
         return "double", False
     if all(type(v) is str and _xml_safe(v) for v in values):
@@ -537,7 +536,7 @@ def pag_to_graphml(pag: PAG, path: PathLike | None = None) -> str:
         attr_type, as_json = _graphml_type([value])
         meta_keys[name] = (f"g{i}", as_json)
         add_key(f"g{i}", "graph", _xml_name(name, "meta key"), attr_type, as_json)
-    node_attrs = {n: _node_json(pag, n, "GraphML") for n in pag.nodes}
+    node_attrs = {n: _node_json(pag, n) for n in pag.nodes}
     values_by_name: dict[str, list[Any]] = {}
     for attrs in node_attrs.values():
         for name, value in attrs.items():
@@ -777,10 +776,11 @@ def _json_text(value: Any) -> str:
 def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
     """Graphviz DOT text for ``pag``; also written to ``path`` (UTF-8) when given.
 
-    Each edge is ``"u" -> "v" [dir=both, arrowtail=..., arrowhead=...]`` with ``none`` for a tail,
-    ``normal`` for an arrowhead and ``odot`` for a circle, so ``dot -Tpng`` draws the PAG. Node ids,
-    attributes and meta are kept exactly as JSON in ``whytoken_id``, ``whytoken_attrs`` and
-    ``whytoken_meta``.
+    Each edge is ``"u" -> "v" [dir=both, arrowtail=..., arrowhead=..., mark_u=..., mark_v=...]``
+    with ``none`` for a tail, ``normal`` for an arrowhead and ``odot`` for a circle, so
+    ``dot -Tpng`` draws the PAG; ``mark_u``/``mark_v`` (ignored by Graphviz) keep the marks even
+    if the arrows are restyled. Node ids, attributes and meta are kept exactly as JSON in
+    ``whytoken_id``, ``whytoken_attrs`` and ``whytoken_meta``.
 
     Examples
     --------
@@ -791,7 +791,7 @@ def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
       graph [whytoken_schema="whytoken.pag/1", whytoken_meta="{}"];
       "0" [label="The", whytoken_id="0", whytoken_attrs="{\\"label\\":\\"The\\"}"];
       "1" [label="1", whytoken_id="1", whytoken_attrs="{}"];
-      "0" -> "1" [dir=both, arrowtail=odot, arrowhead=normal];
+      "0" -> "1" [dir=both, arrowtail=odot, arrowhead=normal, mark_u=circle, mark_v=arrow];
     }
     <BLANKLINE>
     """
@@ -805,7 +805,7 @@ def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
         f"  graph [whytoken_schema={_dot_quote(PAG_SCHEMA)}, whytoken_meta={_dot_quote(_json_text(_meta_json(pag)))}];",
     ]
     for node, node_id in zip(pag.nodes, ids):
-        attrs = _node_json(pag, node, "DOT")
+        attrs = _node_json(pag, node)
         label = attrs.get("label", str(node_id))
         lines.append(
             f"  {_dot_quote(name_of[node])} [label={_dot_label(label if isinstance(label, str) else _json_text(label))}, "
@@ -814,7 +814,8 @@ def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
     for e in pag.edges():
         lines.append(
             f"  {_dot_quote(name_of[e.u])} -> {_dot_quote(name_of[e.v])} "
-            f"[dir=both, arrowtail={_ARROW_OF_MARK[e.at_u]}, arrowhead={_ARROW_OF_MARK[e.at_v]}];"
+            f"[dir=both, arrowtail={_ARROW_OF_MARK[e.at_u]}, arrowhead={_ARROW_OF_MARK[e.at_v]}, "
+            f"mark_u={e.at_u.value}, mark_v={e.at_v.value}];"
         )
     lines.append("}")
     text = "\n".join(lines) + "\n"
@@ -1100,7 +1101,11 @@ def _parse_dot(text: str) -> PAG:
         builder.node(node_id, node_attrs, where)
     for a, b, attrs, line in dot.edges:
         where = f"DOT line {line} edge {a!r} {'->' if dot.directed else '--'} {b!r}"
-        mark_a, mark_b = _dot_marks(dot.directed, attrs, where)
+        if "mark_u" in attrs or "mark_v" in attrs:
+            mark_a = _parse_mark(attrs.get("mark_u"), f"{where} mark_u")
+            mark_b = _parse_mark(attrs.get("mark_v"), f"{where} mark_v")
+        else:
+            mark_a, mark_b = _dot_marks(dot.directed, attrs, where)
         builder.edge(node_of[a], node_of[b], mark_a, mark_b, where)
     return builder.pag
 
@@ -1109,8 +1114,10 @@ def pag_from_dot(source: PathLike | str) -> PAG:
     """Read a PAG from DOT: a file path, or DOT text (a str containing ``{``).
 
     Reads what :func:`pag_to_dot` writes and simple hand-written graphs (node, edge and attribute
-    statements, comments, ports; no subgraphs). Without ``whytoken_*`` attributes node ids are the
-    DOT names (str) and marks follow ``dir``/``arrowtail``/``arrowhead`` (``none``, ``normal``, ``odot``).
+    statements, comments, ports; no subgraphs). Edge marks come from ``mark_u``/``mark_v`` when
+    present, else from Graphviz's ``dir``/``arrowtail``/``arrowhead`` (``none``, ``normal``,
+    ``odot``). Without ``whytoken_*`` attributes node ids are the DOT names (str) and the other
+    node/graph attributes become node attributes/meta (str values).
 
     Raises
     ------
