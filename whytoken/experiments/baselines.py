@@ -399,6 +399,10 @@ class AttributionMethod(abc.ABC):
                 f"{sorted(self.defaults) or 'none'}"
             )
         self.params = {**self.defaults, **params}
+        self.check_params(self.params)
+
+    def check_params(self, params: Mapping[str, Any]) -> None:
+        """Raise :class:`InvalidParameterError` for bad parameter values (called by the constructor)."""
 
     def get_params(self) -> dict[str, Any]:
         """The method's settings."""
@@ -531,6 +535,20 @@ grad-x-input, random, relevancy, rollout, whytoken. Register a new one with @reg
 
 
 # ----------------------------------------------------------------------------- methods
+def _check_heads(method: str, heads: Any, allowed: tuple[str, ...]) -> None:
+    if isinstance(heads, str) and heads in allowed:
+        return
+    if isinstance(heads, (int, np.integer)) and not isinstance(heads, bool):
+        return
+    raise InvalidParameterError(f"{method}: heads = {heads!r} is invalid; expected one of {list(allowed)} or a "
+                                "head index")
+
+
+def _check_layer(method: str, layer: Any) -> None:
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+        raise InvalidParameterError(f"{method}: layer = {layer!r} is invalid; expected a layer index (-1: last)")
+
+
 def _head_selection(array: np.ndarray, heads: Any, method: str) -> np.ndarray:
     """Mean over heads, or one head, of a ``(heads, n, n)`` array."""
     if heads in ("mean", "all", None):
@@ -548,6 +566,10 @@ class AttentionBaseline(AttributionMethod):
 
     defaults = {"layer": -1, "heads": "mean"}
 
+    def check_params(self, params):
+        _check_layer(self.name, params["layer"])
+        _check_heads(self.name, params["heads"], ("mean", "all", "each"))
+
     def _attribute(self, trace, target, candidates, model, seed):
         layer = resolve_layer(trace, self.params["layer"])
         row = _head_selection(np.asarray(trace.attentions[layer], dtype=np.float64), self.params["heads"],
@@ -560,6 +582,12 @@ class RolloutBaseline(AttributionMethod):
     """Attention rollout of the predicting position (every layer; head mean or one head per layer)."""
 
     defaults = {"residual": 0.5, "heads": "mean"}
+
+    def check_params(self, params):
+        _check_heads(self.name, params["heads"], ("mean", "all", "each"))
+        if not isinstance(params["residual"], (int, float)) or not 0.0 <= params["residual"] <= 1.0:
+            raise InvalidParameterError(f"rollout: residual = {params['residual']!r} is invalid; expected a "
+                                        "number in [0, 1] (Abnar & Zuidema use 0.5)")
 
     def _attribute(self, trace, target, candidates, model, seed):
         layers = _all_layers(trace, self.name)
@@ -596,12 +624,15 @@ class GradientXInputBaseline(AttributionMethod):
     needs_model = True
     defaults = {"aggregate": "sum"}
 
+    def check_params(self, params):
+        if params["aggregate"] not in ("sum", "l2"):
+            raise InvalidParameterError(f"grad-x-input: aggregate = {params['aggregate']!r} is invalid; expected "
+                                        "'sum' or 'l2'")
+
     def _attribute(self, trace, target, candidates, model, seed):
         from whytoken.adapters.attribution import target_gradients
 
         aggregate = self.params["aggregate"]
-        if aggregate not in ("sum", "l2"):
-            raise InvalidParameterError(f"grad-x-input aggregate must be 'sum' or 'l2', got {aggregate!r}")
         grads = target_gradients(model, trace, target, attention=False)
         gxi = grads.embedding_grad_x_input if aggregate == "sum" else grads.embedding_grad_x_input_l2
         return {"scores": np.asarray(gxi)[list(candidates)], "forward_passes": 1,
@@ -613,6 +644,10 @@ class RandomBaseline(AttributionMethod):
     """A uniformly random ranking, seeded (``seed`` of :meth:`attribute`, plus the ``offset`` parameter)."""
 
     defaults = {"offset": 0}
+
+    def check_params(self, params):
+        if isinstance(params["offset"], bool) or not isinstance(params["offset"], (int, np.integer)):
+            raise InvalidParameterError(f"random: offset = {params['offset']!r} is invalid; expected an integer")
 
     def _attribute(self, trace, target, candidates, model, seed):
         rng = np.random.default_rng([int(seed), int(self.params["offset"]), int(target)])
@@ -634,6 +669,18 @@ class WhytokenMethod(AttributionMethod):
     defaults = {"layer": -1, "heads": "all", "alpha": 0.01, "n_samples": None, "learner": None,
                 "max_set_size": 3, "max_range": 3, "max_candidates": 256, "max_nodes": None,
                 "intervention": "mask", "criterion": "top-token"}
+
+    def check_params(self, params):
+        _check_layer(self.name, params["layer"])
+        heads = params["heads"]
+        if not (isinstance(heads, str) or isinstance(heads, (int, np.integer))
+                or (isinstance(heads, (list, tuple)) and heads)) or isinstance(heads, bool):
+            raise InvalidParameterError(f"whytoken: heads = {heads!r} is invalid; expected 'all', 'each', a head "
+                                        "index or a list of indices")
+        alpha = params["alpha"]
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
+            raise InvalidParameterError(f"whytoken: alpha = {alpha!r} is invalid; expected a number in (0, 1), "
+                                        "e.g. 0.01")
 
     def explain(self, trace: Trace, target: int, model: Any, *, include_special: bool = False,
                 seed: int = 0, batch_size: int = 32) -> Any:
