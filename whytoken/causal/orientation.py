@@ -1,0 +1,550 @@
+"""FCI orientation rules R0-R10 on dense mark matrices, applied order-independently.
+
+Constraint-based learners first find which pairs are adjacent (the skeleton)
+and, for every removed edge, a separating set. The orientation rules of FCI
+(Spirtes et al. 2000; completed by Zhang 2008, "On the completeness of
+orientation rules for causal discovery in the presence of latent confounders
+and selection bias") then turn circles into arrowheads and tails:
+
+* **R0** -- unshielded colliders: ``a *-* b *-* c`` with ``a``, ``c`` not
+  adjacent and ``b`` not in ``sepset(a, c)`` becomes ``a *-> b <-* c``.
+* **R1-R4** -- arrowhead propagation (R4 follows discriminating paths and
+  reads separating sets).
+* **R5-R7** -- tails that only selection bias produces (off by default).
+* **R8-R10** -- tails that make the result tail-complete.
+
+Graphs here are ``int8`` matrices in the dense form of
+:class:`~whytoken.graphs.PAG`: ``M[i, j]`` is the code of the mark at ``j``'s
+end of the edge ``i -- j`` (0 no edge, 1 circle, 2 arrowhead, 3 tail).
+
+**Order independence.** Rules are applied in *rounds*: every rule is evaluated
+on the graph as it stands at the start of the round, all proposed marks are
+collected, and only then applied. A rule only ever changes a circle. When two
+rules propose different marks for one circle in the same round, the
+arrowhead wins (it makes no causal claim). The result therefore depends on
+the graph and the separating sets only, never on the order in which nodes are
+stored; with a perfect CI oracle no conflict arises and the rounds reach the
+same fixed point as the usual sequential application.
+
+Examples
+--------
+>>> import numpy as np
+>>> from whytoken.causal.orientation import orient
+>>> M = np.zeros((3, 3), dtype=np.int8)
+>>> M[0, 1] = M[1, 0] = M[1, 2] = M[2, 1] = 1          # 0 o-o 1 o-o 2
+>>> orient(M, sepsets={(0, 2): ()}).tolist()           # 1 not in sepset(0, 2)
+[[0, 2, 0], [1, 0, 1], [0, 2, 0]]
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Collection, Hashable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from whytoken.errors import InvalidGraphError, InvalidParameterError
+from whytoken.graphs import PAG
+
+__all__ = [
+    "CIRCLE",
+    "ARROW",
+    "TAIL",
+    "ARROWHEAD_RULES",
+    "SELECTION_RULES",
+    "TAIL_RULES",
+    "orient_colliders",
+    "apply_rules",
+    "orient",
+    "orient_pag",
+]
+
+logger = logging.getLogger(__name__)
+
+CIRCLE, ARROW, TAIL = 1, 2, 3
+#: Rules that propagate arrowheads (and the tails of R1), used after every ICD level.
+ARROWHEAD_RULES: tuple[int, ...] = (1, 2, 3, 4)
+#: Rules needed only when selection bias may be present.
+SELECTION_RULES: tuple[int, ...] = (5, 6, 7)
+#: Rules for tail completeness.
+TAIL_RULES: tuple[int, ...] = (8, 9, 10)
+
+SepsetMap = Mapping[tuple[int, int], Collection[int]]
+
+
+def _key(i: int, j: int) -> tuple[int, int]:
+    return (i, j) if i < j else (j, i)
+
+
+class _Graph:
+    """Read-only helpers over a snapshot of a mark matrix."""
+
+    def __init__(self, m: np.ndarray) -> None:
+        self.m = m
+        self.adj = m != 0
+        self.nbrs: list[list[int]] = [np.flatnonzero(row).tolist() for row in self.adj]
+        self.nbr_sets: list[set[int]] = [set(n) for n in self.nbrs]
+
+    def adjacent(self, i: int, j: int) -> bool:
+        return j in self.nbr_sets[i]
+
+    def is_parent(self, a: int, b: int) -> bool:
+        """``a --> b``."""
+        return self.m[a, b] == ARROW and self.m[b, a] == TAIL
+
+    def pd_edge(self, u: int, w: int) -> bool:
+        """The edge u *-* w is potentially directed from u to w: not into u, not out of w."""
+        return self.m[w, u] != ARROW and self.m[u, w] != TAIL
+
+    # ------------------------------------------------------------------ path searches
+    def uncovered_pd_first_steps(self, a: int, target: int, *, exclude: Collection[int] = ()) -> set[int]:
+        """First nodes ``mu`` of uncovered potentially directed paths ``<a, mu, ..., target>``.
+
+        ``mu == target`` counts (a one-edge path). Paths are simple and avoid ``exclude``.
+        """
+        found: set[int] = set()
+        for mu in self.nbrs[a]:
+            if mu in exclude or not self.pd_edge(a, mu):
+                continue
+            if mu == target or self._uncovered_path_exists(a, mu, target, set(exclude) | {a, mu}, self.pd_edge):
+                found.add(mu)
+        return found
+
+    def _uncovered_path_exists(self, prev: int, cur: int, target: int, on_path: set[int], step_ok) -> bool:
+        """Depth-first search for an uncovered path continuing ``prev, cur`` to ``target`` with ``step_ok`` edges."""
+        stack = [(prev, cur, frozenset(on_path))]
+        seen_states: set[tuple[int, int, frozenset]] = set()
+        while stack:
+            p, c, path = stack.pop()
+            for w in self.nbrs[c]:
+                if w == p or (w in path and w != target) or self.adjacent(p, w) or not step_ok(c, w):
+                    continue
+                if w == target:
+                    return True
+                state = (c, w, path)
+                if state in seen_states:
+                    continue
+                seen_states.add(state)
+                stack.append((c, w, path | {w}))
+        return False
+
+    def discriminating_ends(self, b: int, c: int) -> list[tuple[int, int]]:
+        """Discriminating paths ``<theta, ..., a, b, c>`` for ``b``, as ``(theta, a)`` pairs.
+
+        ``a`` is the node before ``b`` (``b *-> a --> c``); every node between
+        ``theta`` and ``b`` is a collider on the path and a parent of ``c``,
+        and ``theta`` is not adjacent to ``c``. Whether a node extends the
+        path depends only on that node and its predecessor, so a
+        breadth-first search finds every reachable ``theta``.
+        """
+        m = self.m
+        ends: set[tuple[int, int]] = set()
+        starts = [a for a in self.nbrs[b] if a != c and m[b, a] == ARROW and self.is_parent(a, c)]
+        for a0 in starts:
+            visited = {b, c, a0}
+            queue = deque([a0])
+            while queue:
+                a = queue.popleft()
+                for q in self.nbrs[a]:
+                    # the path enters a from q with an arrowhead at a (a is a collider)
+                    if q in visited or m[q, a] != ARROW:
+                        continue
+                    if not self.adjacent(q, c):
+                        ends.add((q, a0))
+                        continue
+                    if self.is_parent(q, c) and m[a, q] == ARROW:
+                        visited.add(q)
+                        queue.append(q)
+        return sorted(ends)
+
+
+# ---------------------------------------------------------------------------------------------- R0
+def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
+    """Rule R0: orient every unshielded triple ``a *-* b *-* c`` with ``b`` not in ``sepset(a, c)`` as a collider.
+
+    All triples are judged on the input graph and applied together, so the
+    result does not depend on node order. Pairs without a recorded
+    separating set are left alone.
+
+    Parameters
+    ----------
+    marks : ndarray, shape (n, n)
+        Mark matrix (see module docstring); not modified.
+    sepsets : mapping of (i, j) with i < j -> collection of int
+        Separating sets of the non-adjacent pairs.
+
+    Returns
+    -------
+    ndarray
+        A new mark matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=np.int8)
+    >>> orient_colliders(M, {(0, 2): (1,)}).tolist()   # 1 separates: no collider
+    [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
+    """
+    m = np.array(marks, dtype=np.int8, copy=True)
+    adj = m != 0
+    for b in range(m.shape[0]):
+        nb = np.flatnonzero(adj[b])
+        if nb.size < 2:
+            continue
+        sub = adj[np.ix_(nb, nb)]
+        ii, jj = np.nonzero(np.triu(~sub, 1))
+        for i, j in zip(nb[ii].tolist(), nb[jj].tolist()):
+            sep = sepsets.get(_key(i, j))
+            if sep is not None and b not in sep:
+                m[i, b] = ARROW
+                m[j, b] = ARROW
+    return m
+
+
+# ---------------------------------------------------------------------------------------------- R1-R10
+def _rule1(g: _Graph, out: list) -> None:
+    # a *-> b o-* c, a and c not adjacent  =>  b --> c
+    m = g.m
+    for b in range(m.shape[0]):
+        into = [a for a in g.nbrs[b] if m[a, b] == ARROW]
+        if not into:
+            continue
+        for c in g.nbrs[b]:
+            if m[c, b] != CIRCLE:
+                continue
+            if any(a != c and not g.adjacent(a, c) for a in into):
+                out.append((c, b, TAIL))
+                out.append((b, c, ARROW))
+
+
+def _rule2(g: _Graph, out: list) -> None:
+    # a --> b *-> c  or  a *-> b --> c,  and a *-o c  =>  a *-> c
+    m = g.m
+    for a in range(m.shape[0]):
+        for c in g.nbrs[a]:
+            if m[a, c] != CIRCLE:
+                continue
+            for b in g.nbrs[a]:
+                if b == c or not g.adjacent(b, c):
+                    continue
+                if (g.is_parent(a, b) and m[b, c] == ARROW) or (m[a, b] == ARROW and g.is_parent(b, c)):
+                    out.append((a, c, ARROW))
+                    break
+
+
+def _rule3(g: _Graph, out: list) -> None:
+    # a *-> b <-* c, a *-o d o-* c, a and c not adjacent, d *-o b  =>  d *-> b
+    m = g.m
+    for b in range(m.shape[0]):
+        into = [a for a in g.nbrs[b] if m[a, b] == ARROW]
+        if len(into) < 2:
+            continue
+        for d in g.nbrs[b]:
+            if m[d, b] != CIRCLE:
+                continue
+            cands = [a for a in into if a != d and g.adjacent(a, d) and m[a, d] == CIRCLE]
+            if any(not g.adjacent(a, c) for i, a in enumerate(cands) for c in cands[i + 1 :]):
+                out.append((d, b, ARROW))
+
+
+def _rule4(g: _Graph, sepsets: SepsetMap, out: list) -> None:
+    # discriminating path <theta, ..., a, b, c> for b with b o-* c:
+    #   b in sepset(theta, c)  =>  b --> c;  otherwise  a <-> b <-> c
+    m = g.m
+    for b in range(m.shape[0]):
+        for c in g.nbrs[b]:
+            if m[c, b] != CIRCLE:
+                continue
+            found = g.discriminating_ends(b, c)
+            verdicts: dict[bool, set[int]] = {}
+            for theta, a in found:
+                sep = sepsets.get(_key(theta, c))
+                if sep is not None:
+                    verdicts.setdefault(b in sep, set()).add(a)
+            if not verdicts:
+                continue
+            if set(verdicts) == {True}:
+                out.append((c, b, TAIL))
+                out.append((b, c, ARROW))
+            else:  # collider (also when discriminating paths disagree: arrowheads win)
+                out.append((c, b, ARROW))
+                out.append((b, c, ARROW))
+                for a in verdicts[False]:
+                    out.append((a, b, ARROW))
+
+
+def _rule5(g: _Graph, out: list) -> None:
+    # a o-o b with an uncovered circle path <a, g, ..., t, b>, a-t and b-g not adjacent
+    #   => a --- b and every edge on the path becomes ---
+    m = g.m
+
+    def circle(u: int, w: int) -> bool:
+        return m[u, w] == CIRCLE and m[w, u] == CIRCLE
+
+    for a in range(m.shape[0]):
+        for b in g.nbrs[a]:
+            if b < a or not circle(a, b):
+                continue
+            path = _uncovered_circle_path(g, a, b, circle)
+            if path is None:
+                continue
+            out.append((a, b, TAIL))
+            out.append((b, a, TAIL))
+            for u, w in zip(path, path[1:]):
+                out.append((u, w, TAIL))
+                out.append((w, u, TAIL))
+
+
+def _uncovered_circle_path(g: _Graph, a: int, b: int, circle) -> list[int] | None:
+    """Shortest-first search for an uncovered circle path from a to b of length >= 3 for R5."""
+    for gam in g.nbrs[a]:
+        if gam == b or not circle(a, gam) or g.adjacent(gam, b):
+            continue
+        queue = deque([(a, gam, (a, gam))])
+        while queue:
+            p, cur, path = queue.popleft()
+            for w in g.nbrs[cur]:
+                if w in path or not circle(cur, w) or g.adjacent(p, w):
+                    continue
+                if w == b:
+                    if not g.adjacent(a, cur) and cur != gam:
+                        return list(path) + [b]
+                    continue
+                queue.append((cur, w, path + (w,)))
+    return None
+
+
+def _rule6(g: _Graph, out: list) -> None:
+    # a --- b o-* c  =>  b --* c
+    m = g.m
+    for b in range(m.shape[0]):
+        if any(m[a, b] == TAIL and m[b, a] == TAIL for a in g.nbrs[b]):
+            for c in g.nbrs[b]:
+                if m[c, b] == CIRCLE:
+                    out.append((c, b, TAIL))
+
+
+def _rule7(g: _Graph, out: list) -> None:
+    # a --o b o-* c, a and c not adjacent  =>  b --* c
+    m = g.m
+    for b in range(m.shape[0]):
+        sources = [a for a in g.nbrs[b] if m[b, a] == TAIL and m[a, b] == CIRCLE]
+        if not sources:
+            continue
+        for c in g.nbrs[b]:
+            if m[c, b] == CIRCLE and any(a != c and not g.adjacent(a, c) for a in sources):
+                out.append((c, b, TAIL))
+
+
+def _rule8(g: _Graph, out: list) -> None:
+    # a --> b --> c  or  a --o b --> c,  and a o-> c  =>  a --> c
+    m = g.m
+    for a in range(m.shape[0]):
+        for c in g.nbrs[a]:
+            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+                continue
+            for b in g.nbrs[a]:
+                if b != c and g.is_parent(b, c) and m[b, a] == TAIL and m[a, b] in (ARROW, CIRCLE):
+                    out.append((c, a, TAIL))
+                    break
+
+
+def _rule9(g: _Graph, out: list) -> None:
+    # a o-> c and an uncovered p.d. path <a, b, t, ..., c> with b, c not adjacent  =>  a --> c
+    m = g.m
+    for a in range(m.shape[0]):
+        for c in g.nbrs[a]:
+            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+                continue
+            for b in g.nbrs[a]:
+                if b == c or g.adjacent(b, c) or not g.pd_edge(a, b):
+                    continue
+                if g._uncovered_path_exists(a, b, c, {a, b}, g.pd_edge):
+                    out.append((c, a, TAIL))
+                    break
+
+
+def _rule10(g: _Graph, out: list) -> None:
+    # a o-> c, b --> c <-- t, uncovered p.d. paths a..b and a..t whose first nodes mu, omega
+    # are distinct and not adjacent  =>  a --> c
+    m = g.m
+    for a in range(m.shape[0]):
+        for c in g.nbrs[a]:
+            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+                continue
+            parents = [p for p in g.nbrs[c] if p != a and g.is_parent(p, c)]
+            if len(parents) < 2:
+                continue
+            firsts = {p: g.uncovered_pd_first_steps(a, p) for p in parents}
+            fired = False
+            for i, b in enumerate(parents):
+                for t in parents[i + 1 :]:
+                    if any(mu != om and not g.adjacent(mu, om) for mu in firsts[b] for om in firsts[t]):
+                        fired = True
+                        break
+                if fired:
+                    break
+            if fired:
+                out.append((c, a, TAIL))
+
+
+_RULES = {1: _rule1, 2: _rule2, 3: _rule3, 5: _rule5, 6: _rule6, 7: _rule7, 8: _rule8, 9: _rule9, 10: _rule10}
+
+
+def _apply(m: np.ndarray, proposals: list[tuple[int, int, int]]) -> bool:
+    """Apply proposals to circles only; arrowheads win conflicts. Returns whether anything changed."""
+    chosen: dict[tuple[int, int], int] = {}
+    for i, j, mark in proposals:
+        if m[i, j] != CIRCLE:
+            continue
+        prev = chosen.get((i, j))
+        if prev is None or (prev != mark and mark == ARROW):
+            chosen[(i, j)] = mark
+    for (i, j), mark in chosen.items():
+        m[i, j] = mark
+    return bool(chosen)
+
+
+def apply_rules(
+    marks: np.ndarray,
+    sepsets: SepsetMap,
+    rules: Iterable[int] = ARROWHEAD_RULES,
+    max_rounds: int | None = None,
+) -> np.ndarray:
+    """Apply orientation ``rules`` in rounds until none changes a mark.
+
+    Parameters
+    ----------
+    marks : ndarray, shape (n, n)
+        Mark matrix; not modified.
+    sepsets : mapping of (i, j) with i < j -> collection of int
+        Separating sets (read by R4).
+    rules : iterable of int
+        Rule numbers among 1-10 (R0 is :func:`orient_colliders`).
+    max_rounds : int, optional
+        Safety cap (default ``n * n``); rounds only turn circles into other
+        marks, so the loop ends long before.
+
+    Returns
+    -------
+    ndarray
+        A new mark matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> M = np.zeros((3, 3), dtype=np.int8)
+    >>> M[0, 1], M[1, 0] = 2, 1            # 0 o-> 1
+    >>> M[1, 2], M[2, 1] = 1, 1            # 1 o-o 2
+    >>> apply_rules(M, {}, rules=[1])[1:, 1:].tolist()   # R1: 1 --> 2
+    [[0, 2], [3, 0]]
+    """
+    rule_list = sorted(set(int(r) for r in rules))
+    bad = [r for r in rule_list if r not in _RULES and r != 4]
+    if bad:
+        raise InvalidParameterError(f"unknown orientation rule(s) {bad}; expected numbers in 1..10 (R0 is orient_colliders)")
+    m = np.array(marks, dtype=np.int8, copy=True)
+    _check_marks(m)
+    limit = m.shape[0] ** 2 + 1 if max_rounds is None else int(max_rounds)
+    for _ in range(limit):
+        g = _Graph(m.copy())
+        proposals: list[tuple[int, int, int]] = []
+        for r in rule_list:
+            if r == 4:
+                _rule4(g, sepsets, proposals)
+            else:
+                _RULES[r](g, proposals)
+        if not _apply(m, proposals):
+            break
+    return m
+
+
+def orient(
+    marks: np.ndarray,
+    sepsets: SepsetMap,
+    *,
+    selection_bias: bool = False,
+    tail_completeness: bool = True,
+    final: bool = True,
+) -> np.ndarray:
+    """R0, then R1-R4 to a fixed point, then (if ``final``) the tail rules with R1-R4.
+
+    Parameters
+    ----------
+    marks : ndarray, shape (n, n)
+        Mark matrix whose marks are the starting point (usually all circles,
+        or circles plus background-knowledge arrowheads).
+    sepsets : mapping of (i, j) with i < j -> collection of int
+    selection_bias : bool
+        Also apply R5-R7 (for data that may carry selection bias).
+    tail_completeness : bool
+        Apply R8-R10.
+    final : bool
+        Whether to apply R5-R10 at all (ICD applies them only at the end).
+
+    Returns
+    -------
+    ndarray
+        A new mark matrix.
+    """
+    m = orient_colliders(marks, sepsets)
+    m = apply_rules(m, sepsets, ARROWHEAD_RULES)
+    if final:
+        extra: tuple[int, ...] = ()
+        if selection_bias:
+            extra += SELECTION_RULES
+        if tail_completeness:
+            extra += TAIL_RULES
+        if extra:
+            m = apply_rules(m, sepsets, ARROWHEAD_RULES + extra)
+    return m
+
+
+def orient_pag(
+    pag: PAG,
+    sepsets: Mapping[frozenset, Sequence[Hashable]],
+    *,
+    selection_bias: bool = False,
+    tail_completeness: bool = True,
+) -> PAG:
+    """Orient a :class:`PAG`'s circles with R0-R4 and the final rules, keeping its existing marks as background.
+
+    Parameters
+    ----------
+    pag : PAG
+        The skeleton with starting marks (e.g. ``PAG.complete``-style circles).
+    sepsets : mapping of frozenset({u, v}) -> sequence of nodes
+        Separating sets of non-adjacent pairs (as in :class:`~whytoken.causal.base.LearnResult`).
+
+    Returns
+    -------
+    PAG
+        A new graph over the same nodes.
+
+    Examples
+    --------
+    >>> from whytoken.graphs import PAG, Mark
+    >>> g = PAG(["a", "b", "c"])
+    >>> g.add_edge("a", "b"); g.add_edge("b", "c")
+    >>> print(orient_pag(g, {frozenset({"a", "c"}): ()}).describe())
+    a o-> b
+    b <-o c
+    """
+    nodes = pag.nodes
+    index = {n: i for i, n in enumerate(nodes)}
+    seps: dict[tuple[int, int], frozenset[int]] = {}
+    for pair, sep in sepsets.items():
+        u, v = tuple(pair)
+        if u in index and v in index:
+            seps[_key(index[u], index[v])] = frozenset(index[s] for s in sep if s in index)
+    m = orient(pag.to_mark_matrix(nodes), seps, selection_bias=selection_bias, tail_completeness=tail_completeness)
+    return PAG.from_mark_matrix(m, nodes, meta=pag.meta)
+
+
+def _check_marks(m: np.ndarray) -> None:
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise InvalidGraphError(f"mark matrix must be square, got shape {m.shape}")
+    if ((m != 0) != (m.T != 0)).any():
+        i, j = np.argwhere((m != 0) != (m.T != 0))[0]
+        raise InvalidGraphError(f"mark matrix is not symmetric in adjacency at ({i}, {j}); set both M[i, j] and M[j, i]")
