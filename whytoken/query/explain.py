@@ -49,6 +49,7 @@ A fake model whose answer changes whenever token 3 is removed, and a
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import logging
 import math
 import time
@@ -468,7 +469,7 @@ def explain(
     nodes : iterable of int, optional
         Positions to learn over (the target is always added); default: every
         position before the target (image patches, prompt and special tokens,
-        earlier generated tokens).
+        earlier generated tokens); for encoders, every other position.
     max_set_size : int, default 3
         Largest explaining set tried.
     max_range : int or None, default 3
@@ -542,8 +543,10 @@ def explain(
         raise TargetError(f"target position {target_pos} ({gen.text!r}) is beyond the traced attention "
                           f"({n_seq} positions); trace again so the attention covers the generated tokens")
 
-    tokens = {int(p.index): _token_info(p) for p in trace.positions if int(p.index) <= target_pos}
     is_causal = bool(info.get("is_causal", True))
+    # A decoder's target sees only earlier positions; an encoder's sees all of them.
+    last = target_pos if is_causal else n_seq - 1
+    tokens = {int(p.index): _token_info(p) for p in trace.positions if int(p.index) <= last}
     query_row = target_pos - 1 if is_causal and target_pos > 0 else target_pos
     first = min(tokens)
 
@@ -557,13 +560,13 @@ def explain(
 
     # ---- nodes of the graphs
     if nodes is None:
-        node_list = [p for p in sorted(tokens) if p < target_pos]
+        node_list = [p for p in sorted(tokens) if p != target_pos]
     else:
         node_list = sorted({int(p) for p in nodes} - {target_pos})
         bad = [p for p in node_list if p not in tokens]
         if bad:
-            raise InvalidParameterError(f"nodes {bad[:10]} are not positions before the target "
-                                        f"(valid: 0..{target_pos - 1}); pass positions of the traced sequence")
+            raise InvalidParameterError(f"nodes {bad[:10]} are not positions the target can depend on "
+                                        f"(valid: 0..{last}, without {target_pos}); pass positions of the trace")
     if max_nodes is not None and len(node_list) > max_nodes:
         weight = attn[list(head_ids), query_row, :].mean(axis=0)
         keep = sorted(node_list, key=lambda p: (-float(weight[p]), p))[:max_nodes]
@@ -578,7 +581,7 @@ def explain(
     works: list[_HeadWork] = []
     t_learn = time.perf_counter()
     for i, h in enumerate(head_ids):
-        R = attention_to_correlation(attn[h, : target_pos + 1, : target_pos + 1])
+        R = attention_to_correlation(attn[h, : last + 1, : last + 1])
         works.append(_learn_head(R, h, graph_nodes, target_pos, tokens, n_samples, alpha, method,
                                  cond_cap, max_range, ordered))
         logger.info("head %d: %d edges, %d CI tests, %.2fs, %d tokens within range %s",
@@ -703,7 +706,7 @@ def explain(
         max_set_size=max_set_size, max_range=max_range, max_candidates=max_candidates)
 
     status, message = _status_message(verify, minimal_sets, gen.text, search, crit, len(head_ids), include_special)
-    attention = {h: tuple(float(x) for x in attn[h, query_row, : target_pos + 1]) for h in head_ids}
+    attention = {h: tuple(float(x) for x in attn[h, query_row, : last + 1]) for h in head_ids}
     image_size = getattr(trace, "image_size", None)
     patch_grid = getattr(trace, "patch_grid", None)
     provenance = {
@@ -751,11 +754,21 @@ def explain(
 
 def _predict(model: InterveningModel, trace: Any, target_pos: int, batch: Sequence[tuple[int, ...]],
              intervention: str) -> list[Any]:
-    predictions = list(model.predict_batch(trace, target_pos, [list(s) for s in batch], kind=intervention))
+    kwargs: dict[str, Any] = {"kind": intervention}
+    if _accepts(model.predict_batch, "batch_size"):
+        kwargs["batch_size"] = len(batch)  # one call of ours = one forward pass of the model
+    predictions = list(model.predict_batch(trace, target_pos, [list(s) for s in batch], **kwargs))
     if len(predictions) != len(batch):
         raise ExplanationError(f"the model returned {len(predictions)} predictions for {len(batch)} removal sets; "
                                "predict_batch must return one prediction per set")
     return predictions
+
+
+def _accepts(function: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _finite(value: float) -> float:

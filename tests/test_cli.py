@@ -1,0 +1,130 @@
+"""The ``whytoken`` command line: registries, explain on saved traces, graph export, error handling."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from whytoken.cli import app, main
+from whytoken.graphs import list_formats, read_pag
+from whytoken.query import Explanation, list_criteria
+
+runner = CliRunner()
+
+
+def _fakes():
+    name = "whytoken_test_fakes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "query" / "fakes.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture
+def saved_trace(tmp_path):
+    trace = _fakes().make_trace([{3: 0.5, 7: 0.4, 0: 0.1}, {5: 0.9, 0: 0.1}], with_image=True)
+    folder = tmp_path / "trace"
+    folder.mkdir()
+    trace.save(folder / "trace.safetensors")
+    return folder
+
+
+def test_learners_lists_every_registry():
+    from whytoken.causal import list_learners
+
+    result = runner.invoke(app, ["learners"])
+    assert result.exit_code == 0, result.output
+    for name in list_learners() + list_criteria() + list_formats():
+        assert name in result.output
+
+
+def test_explain_saved_trace_without_model(saved_trace, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["explanation.json", "graph.graphml", "graph.json",
+                                                     "report.html"]
+    explanation = Explanation.load(out / "explanation.json")
+    assert explanation.status == "unverified" and explanation.target.position == 10
+    assert read_pag(out / "graph.json") == explanation.pag == read_pag(out / "graph.graphml")
+    assert "not verified" in result.output
+
+
+def test_explain_options_reach_the_query(saved_trace, tmp_path):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--heads", "1", "--alpha", "0.05", "--target-text", "yes", "--max-range", "1",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    prov = json.loads((out / "explanation.json").read_text())["provenance"]
+    assert prov["heads"] == [1] and prov["alpha"] == 0.05 and prov["max_range"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--target", "4"], "holds an input token"),
+    (["--target-text", "Paris"], "not in the output"),
+    (["--layer", "7"], "out of range"),
+    (["--alpha", "1.5"], "alpha must be in (0, 1)"),
+    (["--heads", "9"], "head 9 is out of range"),
+    (["--heads", "x"], "cannot read --heads"),
+])
+def test_bad_input_is_one_clean_line_with_exit_code_2(saved_trace, tmp_path, args, message):
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--out", str(tmp_path / "out"), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert "error:" in result.output
+
+
+def test_debug_shows_the_traceback(saved_trace, tmp_path):
+    result = runner.invoke(app, ["--debug", "explain", "--trace", str(saved_trace), "--no-verify",
+                                 "--layer", "1", "--target", "4", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "Traceback" in result.output and "TargetError" in result.output
+
+
+def test_verification_needs_a_model(saved_trace, tmp_path):
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--model is required" in result.output
+
+
+def test_missing_trace_and_unknown_choice(tmp_path):
+    result = runner.invoke(app, ["explain", "--trace", str(tmp_path / "nope"), "--no-verify", "--out", "x"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = runner.invoke(app, ["explain", "--trace", "t", "--no-verify", "--out", "x", "--method", "icdd"])
+    assert result.exit_code == 2 and "icdd" in result.output  # typer lists the registry's choices
+
+
+def test_graph_export(saved_trace, tmp_path):
+    out = tmp_path / "out"
+    assert runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                               "--out", str(out)]).exit_code == 0
+    explanation = Explanation.load(out / "explanation.json")
+    for fmt in list_formats():
+        target = tmp_path / f"g.{fmt}"
+        result = runner.invoke(app, ["graph", "export", str(out / "explanation.json"), "--format", fmt,
+                                     "--out", str(target)])
+        assert result.exit_code == 0, result.output
+        assert read_pag(target, format=fmt) == explanation.pag
+    result = runner.invoke(app, ["graph", "export", str(out / "graph.json"), "--format", "dot"])
+    assert result.exit_code == 0 and (out / "graph.dot").is_file()
+    result = runner.invoke(app, ["graph", "export", str(out / "explanation.json"), "--format", "dot", "--head", "1",
+                                 "--out", str(tmp_path / "h1.dot")])
+    assert read_pag(tmp_path / "h1.dot") == explanation.heads[1].pag
+    result = runner.invoke(app, ["graph", "export", str(out / "explanation.json"), "--format", "dot", "--head", "5"])
+    assert result.exit_code == 2 and "head 5 is not in this explanation" in result.output
+
+
+def test_main_returns_exit_codes(saved_trace, tmp_path):
+    assert main(["learners"]) == 0
+    assert main(["explain", "--trace", str(saved_trace), "--no-verify", "--target", "99",
+                 "--out", str(tmp_path / "o")]) == 2
