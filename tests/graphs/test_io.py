@@ -355,6 +355,12 @@ def test_dot_reader_handles_hand_written_graphviz():
     assert pag_from_dot("graph { x -- y }").describe() == "x --- y"
 
 
+def test_dot_quoted_strings_follow_graphviz_escapes():
+    # Only \" is an escape; a backslash never escapes a backslash; backslash-newline continues a line.
+    g = pag_from_dot('digraph { "a\\\\"b" -> "long\\\nname" }')
+    assert g.nodes == ['a\\"b', "longname"]
+
+
 def test_dot_marks_survive_restyled_arrows(small):
     restyled = small.to_dot().replace("arrowhead=normal", "arrowhead=vee")
     assert pag_from_dot(restyled) == small

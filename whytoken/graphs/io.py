@@ -88,7 +88,7 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -824,94 +824,66 @@ def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
     return text
 
 
-@dataclass(frozen=True)
-class _Token:
-    kind: str  # "id", "keyword", "punct", "edgeop", "end"
+class _Token(NamedTuple):
+    kind: str  # "id", "keyword", "punct", "edgeop", "end" ("qid" before quoted strings are joined)
     value: str
     line: int
 
 
-_DOT_IDENT = re.compile(r"[A-Za-z_\u0080-\U0010FFFF][A-Za-z_0-9\u0080-\U0010FFFF]*")
-_DOT_NUMERAL = re.compile(r"-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)")
+_DOT_LEXEME = re.compile(
+    r"""
+     (?P<space>[ \t\r\f\v\n]+)
+    |(?P<comment>(?<![^\n])\#[^\n]*|//[^\n]*|/\*.*?\*/)
+    |(?P<edgeop>->|--)
+    |(?P<punct>[{}\[\];,=:+])
+    |(?P<quoted>"(?:[^"\\]|\\"|\\(?!"))*")
+    |(?P<id>-?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)|[A-Za-z_\u0080-\U0010FFFF][A-Za-z_0-9\u0080-\U0010FFFF]*)
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+# Inside a quoted string Graphviz turns \" into " and drops escaped line ends; every other
+# backslash stays (a backslash never escapes a backslash).
+_DOT_ESCAPE = re.compile(r'\\\\\r?\n|\\\r?\n|\\"')
 
 
 def _dot_tokens(text: str) -> list[_Token]:
-    """Tokens of DOT text, following Graphviz's lexer for quoted strings (``\\"`` and line continuations)."""
+    """Tokens of DOT text, following Graphviz's lexer (comments, ``#`` lines, quoted strings, ``+``)."""
     tokens: list[_Token] = []
     i, n, line = 0, len(text), 1
     while i < n:
-        c = text[i]
-        if c == "\n":
-            line += 1
-            i += 1
-        elif c.isspace():
-            i += 1
-        elif c == "#" and (i == 0 or text[i - 1] == "\n"):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("//", i):
-            end = text.find("\n", i)
-            i = n if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            if end < 0:
+        m = _DOT_LEXEME.match(text, i)
+        if m is None:
+            if text[i] == "<":  # an HTML string: balanced <...>
+                depth, j = 0, i
+                while j < n:
+                    depth += {"<": 1, ">": -1}.get(text[j], 0)
+                    if depth == 0:
+                        break
+                    j += 1
+                if depth:
+                    raise SchemaError(f"DOT line {line}: unterminated HTML string; expected a matching '>'")
+                tokens.append(_Token("id", text[i + 1 : j], line))
+                line += text.count("\n", i, j)
+                i = j + 1
+                continue
+            if text[i] == '"':
+                raise SchemaError(f"DOT line {line}: unterminated quoted string; expected a closing '\"'")
+            if text.startswith("/*", i):
                 raise SchemaError(f"DOT line {line}: unterminated /* comment; expected */")
-            line += text.count("\n", i, end)
-            i = end + 2
-        elif text.startswith("->", i) or text.startswith("--", i):
-            tokens.append(_Token("edgeop", text[i : i + 2], line))
-            i += 2
-        elif c in "{}[];,=:+":
-            tokens.append(_Token("punct", c, line))
-            i += 1
-        elif c == '"':
-            start_line, parts, i = line, [], i + 1
-            while True:
-                if i >= n:
-                    raise SchemaError(f"DOT line {start_line}: unterminated quoted string; expected a closing '\"'")
-                ch = text[i]
-                if ch == '"':
-                    i += 1
-                    break
-                if ch == "\\" and text.startswith('"', i + 1):
-                    parts.append('"')
-                    i += 2
-                elif ch == "\\" and text.startswith("\\\n", i + 1):
-                    line += 1
-                    i += 3
-                elif ch == "\\" and text.startswith("\n", i + 1):
-                    line += 1
-                    i += 2
-                elif ch == "\\" and text.startswith("\r\n", i + 1):
-                    line += 1
-                    i += 3
-                else:
-                    line += ch == "\n"
-                    parts.append(ch)
-                    i += 1
-            tokens.append(_Token("qid", "".join(parts), start_line))
-        elif c == "<":
-            depth, j = 0, i
-            while j < n:
-                depth += {"<": 1, ">": -1}.get(text[j], 0)
-                if depth == 0:
-                    break
-                j += 1
-            if depth:
-                raise SchemaError(f"DOT line {line}: unterminated HTML string; expected a matching '>'")
-            tokens.append(_Token("id", text[i + 1 : j], line))
-            line += text.count("\n", i, j)
-            i = j + 1
-        elif (m := _DOT_NUMERAL.match(text, i)) and (c != "-" or m.end() > i + 1):
-            tokens.append(_Token("id", m.group(), line))
-            i = m.end()
-        elif m := _DOT_IDENT.match(text, i):
-            word = m.group()
-            kind = "keyword" if word.lower() in _DOT_KEYWORDS else "id"
-            tokens.append(_Token(kind, word.lower() if kind == "keyword" else word, line))
-            i = m.end()
-        else:
-            raise SchemaError(f"DOT line {line}: unexpected character {c!r}; expected an ID, a quoted string or punctuation")
+            raise SchemaError(
+                f"DOT line {line}: unexpected character {text[i]!r}; expected an ID, a quoted string or punctuation"
+            )
+        kind, value = m.lastgroup, m.group()
+        if kind == "quoted":
+            content = _DOT_ESCAPE.sub(lambda e: '"' if e.group().endswith('"') else "", value[1:-1])
+            tokens.append(_Token("qid", content, line))
+        elif kind == "id":
+            keyword = value.lower() in _DOT_KEYWORDS
+            tokens.append(_Token("keyword" if keyword else "id", value.lower() if keyword else value, line))
+        elif kind in ("edgeop", "punct"):
+            tokens.append(_Token(kind, value, line))
+        line += value.count("\n")
+        i = m.end()
     # Graphviz joins "a" + "b" into one quoted string.
     merged: list[_Token] = []
     k = 0
@@ -919,14 +891,15 @@ def _dot_tokens(text: str) -> list[_Token]:
         tok = tokens[k]
         if tok.kind == "qid":
             value = tok.value
-            while k + 2 < len(tokens) and tokens[k + 1].value == "+" and tokens[k + 1].kind == "punct" \
+            while k + 2 < len(tokens) and tokens[k + 1].kind == "punct" and tokens[k + 1].value == "+" \
                     and tokens[k + 2].kind == "qid":
                 value += tokens[k + 2].value
                 k += 2
             tok = _Token("id", value, tok.line)
         merged.append(tok)
         k += 1
-    merged.append(_Token("end", "", line))
+    # Enough end tokens that the parser's look-ahead never runs off the list.
+    merged.extend([_Token("end", "", line)] * 3)
     return merged
 
 
@@ -946,11 +919,12 @@ class _DotParser:
         self.pos = 0
 
     def peek(self, offset: int = 0) -> _Token:
-        return self.tokens[min(self.pos + offset, len(self.tokens) - 1)]
+        return self.tokens[self.pos + offset]
 
     def take(self) -> _Token:
-        tok = self.peek()
-        self.pos += 1
+        tok = self.tokens[self.pos]
+        if tok.kind != "end":  # stay on the end tokens
+            self.pos += 1
         return tok
 
     def expect(self, kind: str, value: str | None = None) -> _Token:
@@ -961,7 +935,7 @@ class _DotParser:
         return tok
 
     def is_punct(self, value: str) -> bool:
-        tok = self.peek()
+        tok = self.tokens[self.pos]
         return tok.kind == "punct" and tok.value == value
 
     def parse(self) -> _DotGraph:
