@@ -337,7 +337,9 @@ def pag_from_json(data: Mapping[str, Any] | str | bytes) -> PAG:
         try:
             data = bytes(data).decode("utf-8")
         except UnicodeDecodeError as err:
-            raise SchemaError(f"JSON bytes are not UTF-8 ({err}); expected a UTF-8 encoded whytoken.pag/1 document") from err
+            raise SchemaError(
+                f"JSON bytes are not UTF-8 ({err}); expected a UTF-8 encoded {PAG_SCHEMA} document"
+            ) from err
     if isinstance(data, str):
         try:
             data = json.loads(data, parse_constant=_reject_constant)
@@ -395,7 +397,8 @@ def pag_from_json(data: Mapping[str, Any] | str | bytes) -> PAG:
             )
         unknown = set(entry) - {"u", "v", "mark_u", "mark_v"}
         if unknown:
-            logger.warning("ignoring unknown keys %s of %s (a PAG edge has only marks)", sorted(map(str, unknown)), where)
+            logger.warning("ignoring unknown keys %s of %s (a PAG edge has only marks)",
+                           sorted(map(str, unknown)), where)
         u = _valid_id(entry["u"], f"{where}['u']")
         v = _valid_id(entry["v"], f"{where}['v']")
         builder.edge(
@@ -651,7 +654,9 @@ def _parse_graphml(xml: str | bytes) -> PAG:
                 continue
             key_id = data.get("key")
             if key_id not in keys:
-                raise SchemaError(f"{where}: <data key={key_id!r}> refers to an undeclared key; declared: {sorted(keys)}")
+                raise SchemaError(
+                    f"{where}: <data key={key_id!r}> refers to an undeclared key; declared: {sorted(keys)}"
+                )
             key = keys[key_id]
             out[key_id] = (key.name, _graphml_value(key, data.text, where))
         for key_id, key in keys.items():
@@ -807,8 +812,9 @@ def pag_to_dot(pag: PAG, path: PathLike | None = None) -> str:
     for node, node_id in zip(pag.nodes, ids):
         attrs = _node_json(pag, node)
         label = attrs.get("label", str(node_id))
+        display = label if isinstance(label, str) else _json_text(label)
         lines.append(
-            f"  {_dot_quote(name_of[node])} [label={_dot_label(label if isinstance(label, str) else _json_text(label))}, "
+            f"  {_dot_quote(name_of[node])} [label={_dot_label(display)}, "
             f"whytoken_id={_dot_quote(_json_text(node_id))}, whytoken_attrs={_dot_quote(_json_text(attrs))}];"
         )
     for e in pag.edges():
@@ -955,7 +961,9 @@ class _DotParser:
             if tok.kind == "end":
                 raise SchemaError(f"DOT line {tok.line}: the graph is not closed; expected '}}'")
             if (tok.kind == "keyword" and tok.value == "subgraph") or self.is_punct("{"):
-                raise SchemaError(f"DOT line {tok.line}: subgraphs are not supported; expected node, edge and attribute statements")
+                raise SchemaError(
+                    f"DOT line {tok.line}: subgraphs are not supported; expected node, edge and attribute statements"
+                )
             if tok.kind == "keyword" and tok.value in ("graph", "node", "edge"):
                 self.take()
                 attrs = self.attr_list()
@@ -989,7 +997,9 @@ class _DotParser:
         self.take()
         tail = self.peek()
         if tail.kind != "end":
-            raise SchemaError(f"DOT line {tail.line}: text after the graph ({tail.value!r}); expected one graph per file")
+            raise SchemaError(
+                f"DOT line {tail.line}: text after the graph ({tail.value!r}); expected one graph per file"
+            )
         return graph
 
     def node_id(self) -> str:
@@ -1045,7 +1055,9 @@ def _json_attr(attrs: Mapping[str, str], key: str, where: str) -> Any:
     try:
         return json.loads(attrs[key], parse_constant=_reject_constant)
     except json.JSONDecodeError as err:
-        raise SchemaError(f"{where}: {key}={attrs[key][:60]!r} is not valid JSON ({err.msg}); expected JSON text") from err
+        raise SchemaError(
+            f"{where}: {key}={attrs[key][:60]!r} is not valid JSON ({err.msg}); expected JSON text"
+        ) from err
 
 
 def _parse_dot(text: str) -> PAG:
