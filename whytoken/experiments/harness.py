@@ -103,6 +103,8 @@ __all__ = [
     "summarize_rows",
     "summary_markdown",
     "write_summary",
+    "SUMMARY_COLUMNS",
+    "format_cell",
 ]
 
 logger = logging.getLogger(__name__)
@@ -709,7 +711,8 @@ def _setting_text(setting: Mapping[str, Any], method: str) -> str:
         defaults = {}
     parts = [f"{k}={v}" for k, v in setting.items()
              if k not in ("intervention", "criterion") and defaults.get(k, object()) != v]
-    probe = [f"{k}={setting[k]}" for k in ("intervention", "criterion") if k in setting]
+    probe = [f"{k}={setting[k]}" for k, default in (("intervention", "mask"), ("criterion", "top-token"))
+             if setting.get(k, default) != default]
     return ", ".join(parts + probe)
 
 
@@ -764,12 +767,13 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
     return out
 
 
-_COLUMNS = ("label", "setting", "n", "flip_rate", "flip_mean", "flip_median", "flip_mean_capped", "deletion_auc",
+SUMMARY_COLUMNS = ("label", "setting", "n", "flip_rate", "flip_mean", "flip_median", "flip_mean_capped", "deletion_auc",
             "insertion_auc", "gt_precision", "gt_recall", "set_precision", "set_recall", "explained_rate",
             "forward_passes", "seconds")
 
 
-def _fmt(value: Any) -> str:
+def format_cell(value: Any) -> str:
+    """A summary value as table text (3 decimals; empty for missing values)."""
     if value is None:
         return ""
     if isinstance(value, float):
@@ -793,10 +797,10 @@ def summary_markdown(lines: Sequence[Mapping[str, Any]], max_k: int | None = Non
                "insertion_auc": "insertion AUC (higher better)", "gt_precision": "GT precision@|GT|",
                "gt_recall": "GT recall@|GT|", "set_precision": "set precision", "set_recall": "set recall",
                "explained_rate": "explained", "forward_passes": "forward passes", "seconds": "seconds"}
-    columns = [c for c in _COLUMNS if any(line.get(c) not in (None, "") for line in lines) or c in ("label", "setting")]
+    columns = [c for c in SUMMARY_COLUMNS if any(line.get(c) not in (None, "") for line in lines) or c in ("label", "setting")]
     out = ["| " + " | ".join(headers.get(c, c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for line in lines:
-        out.append("| " + " | ".join(_fmt(line.get(c)) for c in columns) + " |")
+        out.append("| " + " | ".join(format_cell(line.get(c)) for c in columns) + " |")
     return "\n".join(out)
 
 
@@ -809,7 +813,7 @@ def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
     lines = summarize_rows(rows, max_k)
     csv_path = out / "summary.csv"
     with open(csv_path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(_COLUMNS) + ["method", "setting_key"], extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=list(SUMMARY_COLUMNS) + ["method", "setting_key"], extrasaction="ignore")
         writer.writeheader()
         for line in lines:
             writer.writerow({k: ("" if v is None else v) for k, v in line.items()})

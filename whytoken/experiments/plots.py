@@ -34,6 +34,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -112,10 +113,10 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
         matrix = np.full((len(group), length), np.nan)
         for i, r in enumerate(group):
             matrix[i, : len(r[field])] = [np.nan if p is None else p for p in r[field]]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # all-NaN columns (no sample reached that k) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
             mean = np.nanmean(matrix, axis=0)
-        auc = np.nanmean([r.get(f"{kind}_auc", np.nan) if r.get(f"{kind}_auc") is not None else np.nan
-                          for r in group])
+            auc = np.nanmean([r[f"{kind}_auc"] if r.get(f"{kind}_auc") is not None else np.nan for r in group])
         ax.plot(np.arange(length), mean, marker="o", markersize=3,
                 label=f"{_setting_label(group[0], varying.get(key[0], []))}  AUC={auc:.3f}")
     action = "removed" if kind == "deletion" else "restored (all others removed)"
@@ -189,7 +190,8 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
     numeric = all(isinstance(json.loads(v), (int, float)) and not isinstance(json.loads(v), bool) for v in values)
     fig = _figure(4.0 * len(metrics), 3.4)
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a metric missing for a method gives NaN, not a warning
         for ax, (title, fn) in zip(axes, metrics):
             for label in sorted({r["label"] for r in rows}):
                 group_rows = [r for r in rows if r["label"] == label]
