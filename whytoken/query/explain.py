@@ -36,14 +36,24 @@ observed variables. ``include_special=True`` makes them removable.
 
 Examples
 --------
-A fake model whose answer changes whenever token 3 is removed, and a
-"trace" whose attention makes token 3 the target's strongest neighbour
-(see ``tests/query`` for the full fixtures)::
+A four-token "trace" whose target (position 3) attends mostly to token 1,
+and a stand-in model whose answer changes exactly when token 1 is removed:
 
-    >>> from whytoken.query import explain                   # doctest: +SKIP
-    >>> result = explain(trace, target=0, model=fake_model)  # doctest: +SKIP
-    >>> result.explaining_set.positions                      # doctest: +SKIP
-    (3,)
+>>> import numpy as np
+>>> from types import SimpleNamespace as NS
+>>> from whytoken.adapters.trace import GeneratedToken, Position, Prediction, Trace
+>>> A = np.array([[1, 0, 0, 0], [.1, .9, 0, 0], [.1, 0, .9, 0], [.1, .8, .1, 0]], dtype=np.float32)
+>>> A[3] = [.05, .85, .05, .05]
+>>> trace = Trace((Position(0, "special", 1, "<s>"), Position(1, "prompt_text", 7, " France"),
+...                Position(2, "prompt_text", 8, " is"), Position(3, "generated", 9, " Paris")),
+...               (GeneratedToken(3, 9, " Paris", 0.8),), {0: A[None]}, "France is", None, None,
+...               {"n_layers": 1, "n_heads": 1, "head_dim": 64, "is_causal": True})
+>>> def predict_batch(trace, target, sets, kind="mask"):
+...     return [Prediction(s, kind, 5 if 1 in s else 9, "?", .5, 9, .8, target, .1 if 1 in s else .8)
+...             for s in sets]
+>>> result = explain(trace, " Paris", model=NS(predict_batch=predict_batch))
+>>> result.status, result.explaining_set.positions, result.explaining_set.members[0].text
+('explained', (1,), ' France')
 """
 
 from __future__ import annotations
