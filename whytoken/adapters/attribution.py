@@ -152,7 +152,7 @@ def logit_gradients(
     if not 0 <= row < n_inputs:
         raise TargetError(f"row {row} is outside the {n_inputs} input positions; pass the predicting position")
     inputs = dict(inputs)
-    for key in ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids"):
+    for key in ("input_ids", "attention_mask", "position_ids", "token_type_ids", "mm_token_type_ids"):
         if key in inputs and inputs[key] is not None and inputs[key].shape[-1] > row + 1:
             inputs[key] = inputs[key][..., : row + 1]
     model.eval()
@@ -231,9 +231,26 @@ def _hf_model(adapter: Any) -> Any:
 
 
 def _trace_inputs(adapter: Any, trace: Any, target: int) -> dict[str, Any]:
-    """Model inputs for positions ``0..target-1`` of a trace, as the adapter would build them."""
+    """Model inputs for positions ``0..target-1`` of a trace, exactly as the adapter replays them.
+
+    Uses the adapter's public ``model_inputs(trace, length)`` when it has one;
+    otherwise the replay inputs of :class:`~whytoken.adapters.base.ModelAdapter`
+    (ids, position ids, image inputs and derived per-token inputs), so that
+    gradients are taken on the very inputs ``predict`` uses.
+    """
     builder = getattr(adapter, "model_inputs", None)
-    if not callable(builder):
-        raise AdapterError(f"{type(adapter).__name__} has no model_inputs(trace, length) method; the gradient "
-                           "baselines need the adapter to rebuild a trace's inputs")
-    return dict(builder(trace, target))
+    if callable(builder):
+        return dict(builder(trace, target))
+    replay_fn = getattr(adapter, "_replay", None)
+    if not callable(replay_fn):
+        raise AdapterError(f"{type(adapter).__name__} can rebuild no model inputs for a trace (it has neither "
+                           "model_inputs(trace, length) nor ModelAdapter's replay); the gradient baselines need one")
+    replay = replay_fn(trace.input_ids, trace.images, trace.prompt_length, target)
+    inputs: dict[str, Any] = {
+        "input_ids": replay.input_ids,
+        "attention_mask": torch.ones_like(replay.input_ids),
+        "position_ids": replay.position_ids,
+    }
+    inputs.update(replay.derived)
+    inputs.update(replay.image_inputs)
+    return inputs

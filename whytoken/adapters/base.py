@@ -625,7 +625,7 @@ class ModelAdapter:
                 generated.append(GeneratedToken(p, token_id, text, float(probs[k, token_id])))
         else:
             for p in targets:
-                token_id = int(probs[p].argmax())
+                token_id = self._top_ids(probs[p][None])[0]
                 generated.append(GeneratedToken(p, token_id, self._decode_each([token_id])[0],
                                                 float(probs[p, token_id])))
 
@@ -683,6 +683,8 @@ class ModelAdapter:
             max_new_tokens=max_new_tokens, do_sample=False, num_beams=1, eos_token_id=eos, pad_token_id=pad,
             bos_token_id=getattr(base, "bos_token_id", None),
             min_new_tokens=0 if stop_at_eos else max_new_tokens,
+            # a generated image placeholder would break the re-run (placeholders must match image features)
+            suppress_tokens=[self.image_token_id] if self.image_token_id is not None else None,
         )
         keys = {"input_ids", "attention_mask", *self.spec.image_inputs, *(n for n, _ in self.spec.derived_inputs)}
         kwargs = {k: v.to(self.device) for k, v in encoded.batch.items() if k in keys and isinstance(v, torch.Tensor)}
@@ -809,11 +811,11 @@ class ModelAdapter:
         probs = torch.cat(results, dim=0) if results else torch.zeros(0)
         if original is None:
             base, probs = probs[0], probs[1:]
-            original_id = int(base.argmax())
+            original_id = self._top_ids(base[None])[0]
             original_prob = float(base[original_id])
         else:
             original_id, original_prob = original.token_id, original.prob
-        top_ids = probs.argmax(dim=-1).tolist() if len(sets) else []
+        top_ids = self._top_ids(probs) if len(sets) else []
         texts = self._decode_each(top_ids) if top_ids else []
         return [
             Prediction(removed=s, kind=intervention.name, top_token_id=top, top_token_text=text,
@@ -821,6 +823,14 @@ class ModelAdapter:
                        target=t, original_token_prob_after=float(probs[i, original_id]))
             for i, (s, top, text) in enumerate(zip(sets, top_ids, texts))
         ]
+
+    def _top_ids(self, probs: torch.Tensor) -> list[int]:
+        """Argmax per row, never the image placeholder (generation suppresses it too)."""
+        if self.image_token_id is None or self.image_token_id >= probs.shape[-1]:
+            return probs.argmax(dim=-1).tolist()
+        masked = probs.clone()
+        masked[:, self.image_token_id] = -1.0
+        return masked.argmax(dim=-1).tolist()
 
     @staticmethod
     def _image_groups(trace: Trace, length: int) -> dict[int, list[int]]:

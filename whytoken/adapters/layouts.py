@@ -257,83 +257,51 @@ def anyres_layout(model: Any, processor: Any, image: np.ndarray, inputs: Mapping
 
 
 def tiled_layout(model: Any, processor: Any, image: np.ndarray, inputs: Mapping[str, Any], index: int) -> ImageLayout:
-    """Idefics3 / SmolVLM: tiles row by row, then the global view; pixel-shuffled blocks within each."""
+    """Idefics3 / SmolVLM: tiles row by row, then the global view; pixel-shuffled blocks within each.
+
+    The processor resizes the image to ``(rows * T, cols * T)`` (``T`` the
+    vision tower's image size) and cuts it into ``rows x cols`` tiles of
+    ``T x T`` plus a global view (the whole image resized to ``T x T``); with
+    ``rows == cols == 0`` there is only the global view.
+    """
     import torch
+
+    from whytoken.adapters.images import to_pil
 
     config = model.config
     patch = int(config.vision_config.patch_size)
     tile = int(config.vision_config.image_size)
     scale = int(config.scale_factor)
     grid = tile // patch
+    cells_per_side = grid // scale
     height, width = image.shape[:2]
-    pixel_values = inputs["pixel_values"]
-    masks = inputs.get("pixel_attention_mask")
-    views = pixel_values[0] if pixel_values.ndim == 5 else pixel_values
-    view_masks = masks[0] if masks is not None and masks.ndim == 4 else masks
-    # count the real (non-padding) views of this image: the processor pads the view axis with zeros
-    real = [int(i) for i in range(views.shape[0])
-            if (view_masks is None and bool(views[i].abs().sum() > 0)) or
-            (view_masks is not None and bool(view_masks[i].any()))]
-    rows_cols = _idefics3_rows_cols(processor, image, index)
-    n_rows, n_cols = rows_cols
-    n_views = n_rows * n_cols + 1 if n_rows * n_cols > 0 else 1
-    if len(real) < n_views:
-        raise AdapterError(
-            f"Idefics3 layout expected {n_views} image views ({n_rows}x{n_cols} tiles + global) for image {index}, "
-            f"found {len(real)} non-empty views in pixel_values"
-        )
-    # coordinate probe through the connector's pixel shuffle
+    info = processor.image_processor(images=[[to_pil(image)]], return_row_col_info=True, return_tensors="pt")
+    n_rows, n_cols = int(info["rows"][0][0]), int(info["cols"][0][0])
+    # coordinate probe through the connector's own pixel shuffle: which patches each token merges
     coords = torch.stack(torch.meshgrid(torch.arange(grid), torch.arange(grid), indexing="ij"), dim=-1)
-    coords = coords.reshape(1, grid * grid, 2).float()
-    shuffled = model.model.connector.pixel_shuffle(coords, scale)  # (1, seq, 2 * scale^2)
-    shuffled = shuffled.view(shuffled.shape[1], scale * scale, 2)
+    shuffled = model.model.connector.pixel_shuffle(coords.reshape(1, grid * grid, 2).float(), scale)
+    shuffled = shuffled.reshape(shuffled.shape[1], scale * scale, 2)
     cells = [(int(block[:, 0].min()) // scale, int(block[:, 1].min()) // scale) for block in shuffled]
     block_px = patch * scale
-    resized_h, resized_w = _idefics3_resized(processor, height, width)
     tokens: list[ImageToken] = []
     grids: list[dict[str, Any]] = []
     if n_rows * n_cols > 0:
-        tile_h, tile_w = resized_h / n_rows, resized_w / n_cols
-        to_original = _scale_geometry(height, width, resized_h, resized_w)
+        to_original = _scale_geometry(height, width, n_rows * tile, n_cols * tile)
         for tr in range(n_rows):
             for tc in range(n_cols):
                 for r, c in cells:
-                    # each tile is the (tr, tc) crop of the resized image, itself resized to `tile` pixels
-                    x0 = tc * tile_w + c * block_px * tile_w / tile
-                    y0 = tr * tile_h + r * block_px * tile_h / tile
-                    x1 = x0 + block_px * tile_w / tile
-                    y1 = y0 + block_px * tile_h / tile
-                    tokens.append(ImageToken(patch=(tr * (grid // scale) + r, tc * (grid // scale) + c),
-                                             box=_box(to_original, x0, y0, x1, y1, height, width), grid="tiles"))
-        grids.append({"name": "tiles", "rows": n_rows * (grid // scale), "cols": n_cols * (grid // scale),
+                    x0, y0 = tc * tile + c * block_px, tr * tile + r * block_px
+                    tokens.append(ImageToken(
+                        patch=(tr * cells_per_side + r, tc * cells_per_side + c), grid="tiles",
+                        box=_box(to_original, x0, y0, x0 + block_px, y0 + block_px, height, width)))
+        grids.append({"name": "tiles", "rows": n_rows * cells_per_side, "cols": n_cols * cells_per_side,
                       "patch_px": block_px, "tiles": [n_rows, n_cols]})
     global_map = _scale_geometry(height, width, tile, tile)
     for r, c in cells:
         tokens.append(ImageToken(patch=(r, c), grid="global", box=_box(
             global_map, c * block_px, r * block_px, (c + 1) * block_px, (r + 1) * block_px, height, width)))
-    grids.append({"name": "global", "rows": grid // scale, "cols": grid // scale, "patch_px": block_px})
+    grids.append({"name": "global", "rows": cells_per_side, "cols": cells_per_side, "patch_px": block_px})
     return ImageLayout(tuple(tokens), tuple(grids))
-
-
-def _idefics3_rows_cols(processor: Any, image: np.ndarray, index: int) -> tuple[int, int]:
-    from whytoken.adapters.images import to_pil
-
-    out = processor.image_processor(images=[[to_pil(image)]], return_row_col_info=True, return_tensors="pt")
-    return int(out["rows"][0][0]), int(out["cols"][0][0])
-
-
-def _idefics3_resized(processor: Any, height: int, width: int) -> tuple[int, int]:
-    """Size of the image the Idefics3 processor splits into tiles (before the split)."""
-    ip = processor.image_processor
-    longest = int(_size_get(ip.size, "longest_edge"))
-    tile = int(_size_get(ip.max_image_size, "longest_edge"))
-    # the processor first resizes the longest edge to `longest`, then rounds both sides up to multiples of `tile`
-    scale = longest / max(height, width)
-    h, w = height * scale, width * scale
-    if getattr(ip, "do_image_splitting", True):
-        h = math.ceil(h / tile) * tile
-        w = math.ceil(w / tile) * tile
-    return int(round(h)), int(round(w))
 
 
 #: Layout name -> function ``(model, processor, image, image_inputs, index) -> ImageLayout``.

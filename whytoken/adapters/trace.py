@@ -656,11 +656,14 @@ class Trace:
                     meta = str(data["__whytoken_meta__"])
                     arrays = {k: data[k] for k in data.files if k != "__whytoken_meta__"}
             else:
-                from safetensors import safe_open
+                from safetensors import SafetensorError, safe_open
 
-                with safe_open(str(path), framework="numpy") as handle:
-                    meta = (handle.metadata() or {}).get(_META_KEY)
-                    arrays = {k: handle.get_tensor(k) for k in handle.keys()}
+                try:
+                    with safe_open(str(path), framework="numpy") as handle:
+                        meta = (handle.metadata() or {}).get(_META_KEY)
+                        arrays = {k: handle.get_tensor(k) for k in handle.keys()}
+                except SafetensorError as err:  # not an OSError/ValueError subclass
+                    raise ValueError(str(err)) from err
         except (OSError, ValueError, KeyError) as err:
             raise CheckpointError(f"{str(path)!r} is not a whytoken trace file: {err}") from err
         if meta is None:
