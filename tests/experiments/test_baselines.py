@@ -204,7 +204,7 @@ def test_whytoken_scores_put_the_explaining_set_first(toy_trace):
 
 
 def test_whytoken_method_runs_the_query_on_the_toy_model(toy_trace):
-    method = get_baseline("whytoken", max_set_size=2, n_samples=16, learner="pc")
+    method = get_baseline("whytoken", max_set_size=2, n_samples=16)
     result = method.attribute(toy_trace, toy_trace.generated[0].position)
     assert sorted(result.ranking) == list(result.candidates)
     assert result.details["status"] in ("explained", "not-explained")
@@ -314,3 +314,45 @@ def test_relevancy_of_a_one_layer_model_matches_its_closed_form(monkeypatch):
     numeric = (logit_with_attention_shift(eps) - logit_with_attention_shift(-eps)) / (2 * eps)
     monkeypatch.setattr(llama, "eager_attention_forward", original)
     assert numeric == pytest.approx(float((g * direction[0].numpy()).sum()), rel=1e-3, abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter_trace():
+    """A tiny random Llama behind a real ModelAdapter (word-level tokenizer, no hub)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from whytoken.adapters import load_model
+
+    words = ["<s>", "</s>", "<unk>", "the", "capital", "of", "france", "is", "paris", "a", "b", "c"]
+    tokenizer = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    hf_tokenizer = PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>",
+                                           unk_token="<unk>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(words), hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=2, attn_implementation="eager",
+                         bos_token_id=0, eos_token_id=1)
+    adapter = load_model(LlamaForCausalLM(config), hf_tokenizer)
+    trace = adapter.trace(prompt="the capital of france is", max_new_tokens=2, layers="all", chat_template=False,
+                          stop_at_eos=False)
+    return adapter, trace
+
+
+def test_gradients_through_a_model_adapter_use_the_replayed_inputs(tiny_adapter_trace):
+    from whytoken.adapters.attribution import target_gradients
+
+    adapter, trace = tiny_adapter_trace
+    t = trace.generated[-1].position
+    grads = target_gradients(adapter, trace, t)
+    assert grads.row == t - 1 and grads.token_id == trace.generated[-1].token_id
+    for layer, attention in enumerate(grads.attentions):
+        assert np.allclose(attention, trace.attentions[layer][:, :t, :t], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["attention", "rollout", "relevancy", "grad-x-input", "random"])
+def test_every_baseline_runs_through_a_model_adapter(name, tiny_adapter_trace):
+    adapter, trace = tiny_adapter_trace
+    result = get_baseline(name).attribute(trace, -1)
+    assert sorted(result.ranking) == list(candidate_positions(trace, -1))
+    assert np.all(np.isfinite(result.scores))

@@ -33,6 +33,7 @@ Format (YAML shown; TOML has the same keys)::
       whytoken.heads: [all, each] # heads "each" expands to one setting per head
       intervention: [mask, zero]
     executor: {name: local, workers: 1}   # or {name: ray, address: auto}
+    trace: {chat_template: false} # adapter.trace options; prompts are fed as written by default
     threads: 1                    # torch threads per worker
     batch_size: 32                # removal sets per batched forward call
     output: runs/world-test-200   # relative to the config file's folder
@@ -100,6 +101,7 @@ KNOWN_KEYS: dict[str, str] = {
     "batch_size": "removal sets per batched forward call",
     "output": "output folder",
     "candidates": "{include_special: bool, include_first: bool}",
+    "trace": "{chat_template: bool | null, stop_at_eos: bool}: options of adapter.trace",
     "description": "free text",
 }
 _TARGET_WORDS = ("first", "last", "all", "answer")
@@ -205,6 +207,7 @@ class ExperimentConfig:
     output: str | None = None
     candidates: Mapping[str, bool] = field(default_factory=lambda: {"include_special": False, "include_first": False})
     description: str = ""
+    trace: Mapping[str, Any] = field(default_factory=lambda: {"chat_template": False, "stop_at_eos": True})
     source: str | None = field(default=None, compare=False)
 
     # ------------------------------------------------------------------ parsing
@@ -297,6 +300,12 @@ class ExperimentConfig:
         output = data.get("output")
         if output is not None and not isinstance(output, str):
             raise _fail("output", output, "a folder path", "set output: runs/<name>")
+        trace = data.get("trace", {})
+        if not isinstance(trace, Mapping) or set(trace) - {"chat_template", "stop_at_eos"} \
+                or not all(v is None or isinstance(v, bool) for v in trace.values()) \
+                or trace.get("stop_at_eos") is None and "stop_at_eos" in trace:
+            raise _fail("trace", trace, "{chat_template: true|false|null, stop_at_eos: true|false}",
+                        "remove the key to feed prompts as written (chat_template: false)")
         description = data.get("description", "")
         if not isinstance(description, str):
             raise _fail("description", description, "a string", "quote the description")
@@ -320,6 +329,7 @@ class ExperimentConfig:
             output=output,
             candidates={"include_special": False, "include_first": False, **dict(candidates)},
             description=description,
+            trace={"chat_template": False, "stop_at_eos": True, **dict(trace)},
             source=source,
         )
         config.settings()  # validates every method/parameter combination
@@ -462,6 +472,7 @@ class ExperimentConfig:
             "sweep": {k: thaw(v) for k, v in self.sweep.items()}, "seed": self.seed,
             "executor": thaw(self.executor), "threads": self.threads, "batch_size": self.batch_size,
             "output": self.output, "candidates": dict(self.candidates), "description": self.description,
+            "trace": dict(self.trace),
         }
 
     def replace(self, **changes: Any) -> "ExperimentConfig":

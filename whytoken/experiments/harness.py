@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import inspect
 import json
 import logging
 import math
@@ -250,8 +251,8 @@ class ToyModel:
                      images=tuple(images), adapter=self)
 
     def predict_batch(self, trace: Trace, target: int | str, removal_sets: Iterable[Iterable[int]],
-                      kind: str = "mask") -> list[Prediction]:
-        """Predict the target position with each set of positions removed."""
+                      kind: str = "mask", batch_size: int = 16) -> list[Prediction]:
+        """Predict the target position with each set of positions removed (``batch_size`` is accepted, unused)."""
         if kind not in self.list_interventions():
             raise UnknownInterventionError(f"unknown intervention {kind!r}; the toy model supports "
                                            f"{self.list_interventions()}")
@@ -394,7 +395,7 @@ def _run_keys(config: ExperimentConfig) -> dict[str, Any]:
     """The run-level keys that change a row's values (part of every row id)."""
     return {"model": dict(config.model), "dataset": {k: v for k, v in config.dataset.items() if k != "n"},
             "max_k": config.max_k, "max_new_tokens": config.max_new_tokens, "metrics": sorted(config.metrics),
-            "candidates": dict(config.candidates), "seed": config.seed}
+            "candidates": dict(config.candidates), "seed": config.seed, "trace": dict(config.trace)}
 
 
 def row_id(config: ExperimentConfig, sample_id: str, generated_index: int, setting: Setting) -> str:
@@ -442,11 +443,13 @@ def _run_sample(task: SampleTask) -> TaskResult:
     model = load_model_for(config.model, config.threads)
     start = time.perf_counter()
     trace = model.trace(image=sample.pil_image(), prompt=sample.prompt, max_new_tokens=config.max_new_tokens,
-                        layers="all")
+                        layers="all", **dict(config.trace))
     trace_seconds = time.perf_counter() - start
     gt = ground_truth_positions(trace, sample) if "ground_truth" in config.metrics else None
     settings = expand_settings(config.settings(), trace.n_heads)
     versions = _versions()
+    batch_kwargs = ({"batch_size": config.batch_size}
+                    if "batch_size" in inspect.signature(model.predict_batch).parameters else {})
     rows: list[dict] = []
     n_forward = 0
     for gen_index in select_targets(trace, sample, config.targets):
@@ -462,7 +465,8 @@ def _run_sample(task: SampleTask) -> TaskResult:
             predictor = predictors.get(setting.intervention)
             if predictor is None:
                 predictor = predictors[setting.intervention] = CachedPredictor(
-                    partial(model.predict_batch, trace, t, kind=setting.intervention), batch_size=config.batch_size)
+                    partial(model.predict_batch, trace, t, kind=setting.intervention, **batch_kwargs),
+                    batch_size=config.batch_size)
             row = _row(config, sample, trace, gen_index, candidates, setting, model, predictor, gt, seed)
             row.update(row_id=rid, trace_seconds=_round(trace_seconds, 4), versions=versions)
             rows.append(row)
