@@ -101,8 +101,9 @@ def _errors() -> Iterator[None]:
     except WhytokenError as err:
         if _state.get("debug"):
             err_console.print_exception()
-        err_console.print(f"[bold red]error:[/] [red]{_escape(str(err))}[/]")
-        err_console.print(f"[dim]({type(err).__name__}; run with --debug for the traceback)[/]")
+        # soft_wrap: the message stays one line however narrow the terminal is
+        err_console.print(f"[bold red]error:[/] [red]{_escape(str(err))}[/]", soft_wrap=True)
+        err_console.print(f"[dim]({type(err).__name__}; run with --debug for the traceback)[/]", soft_wrap=True)
         raise typer.Exit(code=2) from None
 
 

@@ -410,7 +410,8 @@ def _annotate(pag: PAG, tokens: Mapping[int, TokenInfo], meta: Mapping[str, Any]
 def _learn_head(R: np.ndarray, head: int, nodes: list[int], target_pos: int, tokens: Mapping[int, TokenInfo],
                 n_samples: int, alpha: float, method: str, max_cond_size: int | None, max_range: int | None,
                 ordered: bool) -> _HeadWork:
-    from whytoken.causal import PartialCorrelationTest, learn_pag, pds_tree
+    from whytoken.causal import PartialCorrelationTest, learn_pag
+    from whytoken.causal.pds import pds_tree
 
     # R is the correlation over *all* positions up to the target (each token's
     # whole attention row counts); the graph is learned on the block of the
