@@ -15,6 +15,9 @@ Commands
     Convert a saved graph (or the graph of a saved explanation).
 ``whytoken learners``
     List the registries: learners, criteria, graph formats, interventions, models.
+``whytoken experiment ...``
+    Faithfulness experiments against attribution baselines (see
+    :mod:`whytoken.experiments.cli`).
 
 Errors raised by whytoken print as one red line with the fix and exit with
 code 2; ``--debug`` shows the traceback.
@@ -46,6 +49,7 @@ from rich.table import Table
 
 from whytoken.causal import list_learners
 from whytoken.errors import CheckpointError, InvalidParameterError, WhytokenError
+from whytoken.experiments.cli import app as experiment_app
 from whytoken.graphs import list_formats
 from whytoken.query import (
     DEFAULT_ALPHA,
@@ -75,6 +79,7 @@ app = typer.Typer(
 )
 graph_app = typer.Typer(help="Read and convert graph files.", no_args_is_help=True)
 app.add_typer(graph_app, name="graph")
+app.add_typer(experiment_app, name="experiment")
 
 _state: dict[str, Any] = {"debug": False}
 out_console = Console(highlight=False)
