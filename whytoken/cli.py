@@ -56,6 +56,7 @@ from whytoken.query import (
     DEFAULT_MAX_CANDIDATES,
     DEFAULT_MAX_RANGE,
     DEFAULT_MAX_SET_SIZE,
+    TARGET_ROWS,
     Explanation,
     list_criteria,
 )
@@ -313,6 +314,7 @@ def _registry_enum(name: str, names: list[str]) -> type[enum.Enum]:
 LearnerName = _registry_enum("LearnerName", list_learners())
 CriterionName = _registry_enum("CriterionName", list_criteria())
 FormatName = _registry_enum("FormatName", list_formats())
+TargetRow = _registry_enum("TargetRow", list(TARGET_ROWS))
 
 
 def _value(choice: Any) -> Any:
@@ -379,6 +381,8 @@ def explain_command(
     include_special: bool = typer.Option(False, "--include-special", help="Allow the first token and special "
                                          "tokens in explaining sets."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check candidate sets on the model."),
+    target_row: TargetRow = typer.Option("generated", "--target-row", help="Attention row standing for the target: "
+                                         "the generated token's own, or the predicting position's."),
     seed: int = typer.Option(0, "--seed", help="Recorded seed for stochastic interventions."),
 ) -> None:
     """Explain one generated token of any supported model (or of a saved trace)."""
@@ -394,7 +398,8 @@ def explain_command(
             layer=layer, heads=heads, alpha=alpha, n_samples=n_samples, method=_value(method),
             criterion=_value(criterion),
             fraction=fraction, intervention=intervention, max_set_size=max_set_size, max_range=max_range,
-            max_candidates=max_candidates, include_special=include_special, verify=verify, seed=seed))
+            max_candidates=max_candidates, include_special=include_special, verify=verify, seed=seed,
+            target_row=_value(target_row)))
         pil_image = _load_image(image)
         _set_threads()
         with _progress() as progress:

@@ -154,6 +154,17 @@ def test_provenance_and_timings(two_causes_trace, kit):
     assert result.attention_row == TARGET - 1 and len(result.attention[0]) == TARGET + 1
 
 
+def test_predicting_row_stands_for_the_target(two_causes_trace, kit):
+    model = kit.FakeModel(kit.intersects({3, 7}))
+    result = explain(two_causes_trace, TARGET, layer=1, model=model, target_row="predicting", max_set_size=1)
+    assert result.target_node == TARGET - 1 and result.target.position == TARGET
+    assert all(TARGET - 1 not in s and TARGET not in s for s in model.sets)
+    assert all(h.pds_depth.get(TARGET - 1) == 0 and TARGET not in h.pag for h in result.heads)
+    assert result.provenance["target_row"] == "predicting"
+    with pytest.raises(InvalidParameterError, match="target_row"):
+        explain(two_causes_trace, TARGET, layer=1, verify=False, target_row="last")
+
+
 def test_progress_callback(two_causes_trace, kit):
     seen = []
     explain(two_causes_trace, TARGET, layer=1, model=kit.FakeModel(kit.intersects({3})),

@@ -33,6 +33,7 @@ from whytoken.query.explain import (
     DEFAULT_MAX_CANDIDATES,
     DEFAULT_MAX_RANGE,
     DEFAULT_MAX_SET_SIZE,
+    TARGET_ROWS,
     InterveningModel,
     TraceLike,
     default_method,
@@ -91,4 +92,5 @@ __all__ = [
     "DEFAULT_MAX_SET_SIZE",
     "DEFAULT_MAX_RANGE",
     "DEFAULT_MAX_CANDIDATES",
+    "TARGET_ROWS",
 ]

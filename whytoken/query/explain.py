@@ -104,6 +104,7 @@ __all__ = [
     "DEFAULT_MAX_SET_SIZE",
     "DEFAULT_MAX_RANGE",
     "DEFAULT_MAX_CANDIDATES",
+    "TARGET_ROWS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,8 @@ DEFAULT_MAX_SET_SIZE = 3
 DEFAULT_MAX_RANGE = 3
 #: Most candidate sets verified per set size (over all heads, after de-duplication).
 DEFAULT_MAX_CANDIDATES = 256
+#: Which attention row stands for the target in the graphs (see :func:`explain`).
+TARGET_ROWS = ("generated", "predicting")
 
 #: ``progress(stage, done, total)``: stage is ``"learn"`` or ``"verify"``.
 ProgressCallback = Callable[[str, int, int], None]
@@ -453,6 +456,7 @@ def explain(
     max_nodes: int | None = None,
     max_cond_size: int | None = None,
     batch_size: int = 32,
+    target_row: str = "generated",
     progress: ProgressCallback | None = None,
 ) -> Explanation:
     """Find the minimal set of input tokens whose removal changes a generated token.
@@ -512,6 +516,10 @@ def explain(
         Largest conditioning set of the learner.
     batch_size : int, default 32
         Removal sets per model call.
+    target_row : {"generated", "predicting"}, default "generated"
+        Which attention row stands for the target in the graphs: the generated
+        token's own position, or (causal decoders) the position before it,
+        whose output predicted it; that position is then not a candidate.
     progress : callable, optional
         ``progress(stage, done, total)`` with stage ``"learn"`` or ``"verify"``.
 
@@ -555,29 +563,36 @@ def explain(
                           f"({n_seq} positions); trace again so the attention covers the generated tokens")
 
     is_causal = bool(info.get("is_causal", True))
-    # A decoder's target sees only earlier positions; an encoder's sees all of them.
-    last = target_pos if is_causal else n_seq - 1
-    tokens = {int(p.index): _token_info(p) for p in trace.positions if int(p.index) <= last}
     query_row = target_pos - 1 if is_causal and target_pos > 0 else target_pos
+    if target_row not in TARGET_ROWS:
+        raise InvalidParameterError(f"target_row must be one of {', '.join(TARGET_ROWS)}, got {target_row!r}")
+    # The graph node that stands for the target: the generated token's own position, or (decoders) the
+    # position whose output predicted it.
+    root = query_row if target_row == "predicting" else target_pos
+    # A decoder's target sees only earlier positions; an encoder's sees all of them.
+    last = root if is_causal else n_seq - 1
+    tokens = {int(p.index): _token_info(p) for p in trace.positions if int(p.index) <= max(last, target_pos)}
     first = min(tokens)
 
     def removable(pos: int) -> bool:
         tok = tokens[pos]
-        if pos == target_pos:
+        if pos in (target_pos, root):
             return False
         if include_special:
             return True
         return pos != first and tok.kind != "special"
 
     # ---- nodes of the graphs
+    allowed = {p for p in tokens if p <= last and p not in (root, target_pos)}
     if nodes is None:
-        node_list = [p for p in sorted(tokens) if p != target_pos]
+        node_list = sorted(allowed)
     else:
-        node_list = sorted({int(p) for p in nodes} - {target_pos})
-        bad = [p for p in node_list if p not in tokens]
+        node_list = sorted({int(p) for p in nodes} - {root, target_pos})
+        bad = [p for p in node_list if p not in allowed]
         if bad:
             raise InvalidParameterError(f"nodes {bad[:10]} are not positions the target can depend on "
-                                        f"(valid: 0..{last}, without {target_pos}); pass positions of the trace")
+                                        f"(valid: 0..{last}, without {sorted({root, target_pos})}); "
+                                        "pass positions of the trace")
     if max_nodes is not None and len(node_list) > max_nodes:
         weight = attn[list(head_ids), query_row, :].mean(axis=0)
         keep = sorted(node_list, key=lambda p: (-float(weight[p]), p))[:max_nodes]
@@ -586,14 +601,14 @@ def explain(
         raise ExplanationError(
             f"no removable token before the target {gen.text!r} at position {target_pos}: the candidates are "
             "the first position or special tokens; pass include_special=True or a longer prompt")
-    graph_nodes = node_list + [target_pos]
+    graph_nodes = node_list + [root]
 
     # ---- 1-3: evidence, graph and PDS-tree per head
     works: list[_HeadWork] = []
     t_learn = time.perf_counter()
     for i, h in enumerate(head_ids):
         R = attention_to_correlation(attn[h, : last + 1, : last + 1])
-        works.append(_learn_head(R, h, graph_nodes, target_pos, tokens, n_samples, alpha, method,
+        works.append(_learn_head(R, h, graph_nodes, root, tokens, n_samples, alpha, method,
                                  cond_cap, max_range, ordered))
         logger.info("head %d: %d edges, %d CI tests, %.2fs, %d tokens within range %s",
                     h, works[-1].pag.number_of_edges(), works[-1].n_ci_tests, works[-1].learn_seconds,
@@ -681,7 +696,7 @@ def explain(
         for pos in s:
             tok = tokens[pos]
             rest = [q for q in s if q != pos]
-            p_rest = float(w.ci_test.test(pos, target_pos, rest).p_value) if rest else None
+            p_rest = float(w.ci_test.test(pos, root, rest).p_value) if rest else None
             members.append(Member(position=pos, kind=tok.kind, text=tok.text, patch=tok.patch,
                                   pds_distance=w.depth.get(pos), p_value=w.p_values.get(pos),
                                   p_value_given_rest=p_rest))
@@ -717,7 +732,7 @@ def explain(
         max_set_size=max_set_size, max_range=max_range, max_candidates=max_candidates)
 
     status, message = _status_message(verify, minimal_sets, gen.text, search, crit, len(head_ids), include_special)
-    attention = {h: tuple(float(x) for x in attn[h, query_row, : last + 1]) for h in head_ids}
+    attention = {h: tuple(float(x) for x in attn[h, query_row, : max(tokens) + 1]) for h in head_ids}
     image_size = getattr(trace, "image_size", None)
     patch_grid = getattr(trace, "patch_grid", None)
     provenance = {
@@ -738,6 +753,7 @@ def explain(
         "max_range": max_range,
         "max_candidates": max_candidates,
         "max_nodes": max_nodes,
+        "target_row": target_row,
         "verify": verify,
         "seed": seed,
         "versions": _versions(),
@@ -754,6 +770,7 @@ def explain(
         tokens=tuple(tokens[p] for p in sorted(tokens)),
         attention=attention,
         attention_row=query_row,
+        target_node=root,
         prompt=str(getattr(trace, "prompt", "") or ""),
         generated_text="".join(str(g.text) for g in trace.generated),
         image_size=None if image_size is None else tuple(int(v) for v in image_size),

@@ -529,6 +529,9 @@ class Explanation:
         (over ``tokens``), for comparison with the causal answer.
     attention_row : int
         The query position of that row.
+    target_node : int or None
+        The graph node standing for the target (the root of the PDS-trees): the target's
+        position, or the predicting position with ``target_row="predicting"``.
     prompt : str
         The prompt text.
     generated_text : str
@@ -552,6 +555,7 @@ class Explanation:
     tokens: tuple[TokenInfo, ...]
     attention: Mapping[int, tuple[float, ...]] = field(default_factory=dict)
     attention_row: int | None = None
+    target_node: int | None = None
     prompt: str = ""
     generated_text: str = ""
     image_size: tuple[int, int] | None = None
@@ -592,14 +596,15 @@ class Explanation:
 
     @property
     def best_head(self) -> HeadResult | None:
-        """The head whose graph ranked the answer best (else the first head)."""
+        """The head whose graph ranked the answer best; without an answer, the head whose
+        PDS-tree holds the most tokens within range (the first such head on ties)."""
         if not self.heads:
             return None
         wanted = self.explaining_set.best_head if self.explaining_set is not None else None
         for h in self.heads:
             if h.head == wanted:
                 return h
-        return self.heads[0]
+        return max(self.heads, key=lambda h: (len(h.pds_depth), -self.heads.index(h)))
 
     @property
     def pag(self) -> PAG | None:
@@ -645,6 +650,7 @@ class Explanation:
             "heads": [h.to_json() for h in self.heads],
             "search": self.search.to_json(),
             "tokens": [t.to_json() for t in self.tokens],
+            "target_node": self.target_node,
             "attention": {"row": self.attention_row,
                           "per_head": {str(h): [float(x) for x in row] for h, row in self.attention.items()}},
             "prompt": self.prompt,
@@ -686,6 +692,7 @@ class Explanation:
                 tokens=tuple(TokenInfo.from_json(t) for t in data["tokens"]),
                 attention={int(h): tuple(float(x) for x in row) for h, row in attention.get("per_head", {}).items()},
                 attention_row=attention.get("row"),
+                target_node=data.get("target_node"),
                 prompt=str(data.get("prompt", "")),
                 generated_text=str(data.get("generated_text", "")),
                 image_size=_pair(data.get("image_size")),

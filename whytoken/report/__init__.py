@@ -156,9 +156,13 @@ def _context(explanation: Explanation, image: Any | None) -> dict[str, Any]:
     graph_svg = None
     graph_caption = ""
     if best is not None:
-        depth = dict(best.pds_depth) or {e.target.position: 0}
-        graph_svg = svg.pag_svg(best.pag, e.target.position, depth,
-                                labels={p: label(tokens[p]) for p in best.pag.nodes if p in tokens},
+        root = e.target_node if e.target_node is not None else e.target.position
+        depth = dict(best.pds_depth) or {root: 0}
+        graph_labels = {p: label(tokens[p]) for p in best.pag.nodes if p in tokens}
+        if root != e.target.position:  # the predicting position stands for the target
+            graph_labels[root] = f"{graph_labels[root]} ⇒ {token_label(e.target.text)}"
+        graph_svg = svg.pag_svg(best.pag, root, depth,
+                                labels=graph_labels,
                                 kinds={p: tokens[p].kind for p in best.pag.nodes if p in tokens},
                                 highlight=highlight, alternatives=alternatives)
         graph_caption = (f"Head {best.head}: {best.n_nodes} tokens, {best.n_edges} edges learned by "
