@@ -127,3 +127,16 @@ def test_file_errors(tmp_path):
     (tmp_path / "empty.yaml").write_text("")
     with pytest.raises(ConfigError, match="name = None"):
         load_config(tmp_path / "empty.yaml")
+
+
+def test_a_list_of_grids_runs_their_union_once_per_point():
+    config = make(methods=["whytoken", "random"],
+                  sweep=[{"alpha": [0.01, 0.05]}, {"learner": ["icd", "pc"]}, {"intervention": ["mask", "zero"]}])
+    whytoken = [(s.params["alpha"], s.params["learner"], s.intervention) for s in config.settings()
+                if s.label == "whytoken"]
+    # the default point (0.01, None, mask) appears in all three grids but runs once
+    assert whytoken == [(0.01, None, "mask"), (0.05, None, "mask"), (0.01, "icd", "mask"), (0.01, "pc", "mask"),
+                        (0.01, None, "zero")]
+    assert [s.intervention for s in config.settings() if s.label == "random"] == ["mask", "zero"]
+    with pytest.raises(ConfigError, match=r"sweep\[1\].alpha = \[\]"):
+        make(sweep=[{"alpha": [0.1]}, {"alpha": []}])

@@ -221,3 +221,14 @@ def test_toy_model_interventions_are_checked():
     zero = model.predict_batch(trace, -1, [(1, 2)], kind="zero")[0].original_token_prob_after
     mask = model.predict_batch(trace, -1, [(1, 2)], kind="mask")[0].original_token_prob_after
     assert mask <= zero and np.isfinite(mask)
+
+
+def test_each_head_sweep_reports_the_post_hoc_best_head(tmp_path):
+    cfg = config(methods=[{"name": "attention", "heads": "each"}])
+    run_experiment(cfg, tmp_path, write_report=False)
+    lines = summarize_rows(read_rows(tmp_path), 4)
+    heads = [line for line in lines if "best" not in line["setting"]]
+    best = [line for line in lines if "best" in line["setting"]]
+    assert len(heads) == 2 and len(best) == 1
+    assert "chosen post hoc" in best[0]["setting"]
+    assert best[0]["flip_rate"] == max(line["flip_rate"] for line in heads)

@@ -32,6 +32,8 @@ Format (YAML shown; TOML has the same keys)::
       alpha: [0.001, 0.01, 0.05]  # "method.param" scopes it to one method label;
       whytoken.heads: [all, each] # heads "each" expands to one setting per head
       intervention: [mask, zero]
+    # or a list of grids, run as their union (one-factor-at-a-time ablations):
+    # sweep: [{alpha: [0.001, 0.01, 0.05]}, {learner: [icd, ordered-icd, fci, pc]}]
     executor: {name: local, workers: 1}   # or {name: ray, address: auto}
     trace: {chat_template: false} # adapter.trace options; prompts are fed as written by default
     threads: 1                    # torch threads per worker
@@ -95,7 +97,7 @@ KNOWN_KEYS: dict[str, str] = {
     "max_k": "largest number of removed tokens on the curves",
     "intervention": "intervention kind used to remove tokens",
     "criterion": "when the target counts as changed (top-token | prob-drop)",
-    "sweep": "mapping of parameter -> list of values",
+    "sweep": "mapping of parameter -> list of values, or a list of such grids (their union)",
     "executor": "local | ray, or {name, workers, address}",
     "threads": "torch threads per worker",
     "batch_size": "removal sets per batched forward call",
@@ -186,7 +188,7 @@ class ExperimentConfig:
 
     Attributes mirror the file's keys (see the module docstring); ``model``,
     ``dataset`` and ``executor`` are normalised to ``{"name"/"kind": ..., options}``
-    mappings and ``sweep`` to a mapping of key -> tuple of values.
+    mappings and ``sweep`` to a tuple of grids, each a mapping of key -> tuple of values.
     """
 
     name: str
@@ -199,7 +201,7 @@ class ExperimentConfig:
     max_k: int = 20
     intervention: str = "mask"
     criterion: str = "top-token"
-    sweep: Mapping[str, tuple] = field(default_factory=dict)
+    sweep: tuple[Mapping[str, tuple], ...] = ()
     seed: int = 0
     executor: Mapping[str, Any] = field(default_factory=lambda: {"name": "local"})
     threads: int = 1
@@ -381,21 +383,28 @@ class ExperimentConfig:
             specs.append(MethodSpec(name=name, label=label, params=_freeze(params)))
         return tuple(specs)
 
+    @classmethod
+    def _parse_sweep(cls, raw: Any, methods: Sequence[MethodSpec]) -> tuple[dict[str, tuple], ...]:
+        if raw is None or (isinstance(raw, (list, tuple)) and not raw):
+            return ()
+        if isinstance(raw, Mapping):
+            return (cls._parse_grid(raw, methods, "sweep"),) if raw else ()
+        if isinstance(raw, (list, tuple)) and raw and all(isinstance(g, Mapping) for g in raw):
+            return tuple(cls._parse_grid(g, methods, f"sweep[{i}]") for i, g in enumerate(raw))
+        raise _fail("sweep", raw, "a mapping of parameter -> list of values, or a list of such mappings",
+                    "write sweep: {alpha: [0.01, 0.05]}")
+
     @staticmethod
-    def _parse_sweep(raw: Any, methods: Sequence[MethodSpec]) -> dict[str, tuple]:
+    def _parse_grid(raw: Mapping[str, Any], methods: Sequence[MethodSpec], where: str) -> dict[str, tuple]:
         from whytoken.experiments.baselines import baseline_class
 
-        if raw is None:
-            return {}
-        if not isinstance(raw, Mapping):
-            raise _fail("sweep", raw, "a mapping of parameter -> list of values", "write sweep: {alpha: [0.01, 0.05]}")
         sweep: dict[str, tuple] = {}
         labels = {m.label: m for m in methods}
         for key, values in raw.items():
             if not isinstance(values, (list, tuple)):
                 values = [values]
             if not values:
-                raise _fail(f"sweep.{key}", values, "a non-empty list of values", "list at least one value")
+                raise _fail(f"{where}.{key}", values, "a non-empty list of values", "list at least one value")
             scope, _, param = key.rpartition(".")
             if scope and scope not in labels:
                 raise ConfigError(f"sweep key {key!r} names method label {scope!r}, which is not among the methods "
@@ -421,8 +430,10 @@ class ExperimentConfig:
         """
         from whytoken.experiments.baselines import baseline_class, get_baseline
 
-        keys = list(self.sweep)
-        grid = [dict(zip(keys, values)) for values in itertools.product(*(self.sweep[k] for k in keys))] or [{}]
+        grid: list[dict[str, Any]] = []
+        for sub in self.sweep or ({},):
+            keys = list(sub)
+            grid.extend(dict(zip(keys, values)) for values in itertools.product(*(sub[k] for k in keys)))
         out: list[Setting] = []
         seen: set[str] = set()
         for spec in self.methods:
@@ -469,7 +480,7 @@ class ExperimentConfig:
             "methods": [m.to_dict() for m in self.methods], "metrics": list(self.metrics),
             "targets": thaw(self.targets), "max_new_tokens": self.max_new_tokens, "max_k": self.max_k,
             "intervention": self.intervention, "criterion": self.criterion,
-            "sweep": {k: thaw(v) for k, v in self.sweep.items()}, "seed": self.seed,
+            "sweep": [{k: thaw(v) for k, v in g.items()} for g in self.sweep], "seed": self.seed,
             "executor": thaw(self.executor), "threads": self.threads, "batch_size": self.batch_size,
             "output": self.output, "candidates": dict(self.candidates), "description": self.description,
             "trace": dict(self.trace),
@@ -487,7 +498,7 @@ class ExperimentConfig:
             return Path(override)
         if self.output is not None:
             base = Path(self.source).parent if self.source else Path.cwd()
-            return (base / self.output) if not Path(self.output).is_absolute() else Path(self.output)
+            return Path(os.path.normpath(base / self.output)) if not Path(self.output).is_absolute() else Path(self.output)
         return Path("runs") / self.name
 
 
