@@ -128,3 +128,42 @@ def test_main_returns_exit_codes(saved_trace, tmp_path):
     assert main(["learners"]) == 0
     assert main(["explain", "--trace", str(saved_trace), "--no-verify", "--target", "99",
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def _tiny():
+    name = "whytoken_test_tiny_models"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "adapters" / "tiny.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.mark.slow
+def test_trace_then_explain_a_checkpoint_directory(tmp_path):
+    pytest.importorskip("torch")
+    model, tokenizer = _tiny().tiny_llama(seed=3)
+    ckpt = tmp_path / "ckpt"
+    model.save_pretrained(ckpt)
+    tokenizer.save_pretrained(ckpt)
+    traced = tmp_path / "trace"
+    result = runner.invoke(app, ["trace", "--model", str(ckpt), "--prompt", "the cat sits on the mat and the dog sees",
+                                 "--max-new-tokens", "2", "--out", str(traced)])
+    assert result.exit_code == 0, result.output
+    assert (traced / "trace.safetensors").is_file() and "explain it with" in result.output
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["explain", "--trace", str(traced), "--model", str(ckpt), "--target", "-1",
+                                 "--max-set-size", "2", "--criterion", "prob-drop", "--fraction", "0.7",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    explanation = Explanation.load(out / "explanation.json")
+    assert explanation.provenance["criterion_params"] == {"fraction": 0.7}
+    assert explanation.status in ("explained", "not-explained")  # a random model may have no small explanation
+    assert explanation.search.n_interventions > 0 and (out / "report.html").stat().st_size > 10_000
+
+
+def test_fraction_needs_prob_drop(saved_trace, tmp_path):
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--fraction", "0.3",
+                                 "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--fraction 0.3 only applies to --criterion prob-drop" in result.output
