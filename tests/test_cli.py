@@ -167,3 +167,29 @@ def test_fraction_needs_prob_drop(saved_trace, tmp_path):
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--fraction", "0.3",
                                  "--out", str(tmp_path / "o")])
     assert result.exit_code == 2 and "--fraction 0.3 only applies to --criterion prob-drop" in result.output
+
+
+def _demo_checkpoint_or_skip():
+    pytest.importorskip("torch")
+    from whytoken.adapters.loading import demo_checkpoint
+    from whytoken.errors import CheckpointError
+
+    try:
+        return demo_checkpoint()
+    except CheckpointError as err:
+        pytest.skip(f"the embedded demo checkpoint is not in the package yet ({err})")
+
+
+@pytest.mark.slow
+def test_demo_writes_the_four_outputs(tmp_path):
+    _demo_checkpoint_or_skip()
+    out = tmp_path / "demo"
+    result = runner.invoke(app, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["explanation.json", "graph.graphml", "graph.json", "report.html"]
+    explanation = Explanation.load(out / "explanation.json")
+    assert explanation.provenance["model"] and explanation.patch_grid is not None
+    assert explanation.status in ("explained", "not-explained")
+    assert "Truth" in result.output and "forward passes" in result.output
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64," in html and explanation.target.text.strip() in html

@@ -43,6 +43,7 @@ def test_counts_forward_passes_and_dedups_across_heads(two_causes_trace, kit):
     assert sorted(model.sets, key=sorted) == [frozenset({3}), frozenset({5}), frozenset({7})]
     assert result.search.n_model_calls == model.calls == 1
     assert result.search.sizes_tried == (1,)
+    assert result.search.first_verified_at == 2  # ranked {5}, {3}, {7}: {5} fails, {3} verifies
     # exhaustive search over the 9 removable prompt tokens, sets of size 1
     assert result.search.n_candidate_nodes == 9
     assert result.search.exhaustive_interventions == 9
@@ -57,6 +58,7 @@ def test_conjunctive_cause_needs_a_pair(two_causes_trace, kit):
     assert [s.positions for s in result.minimal_sets] == [(3, 7)]
     assert result.search.sizes_tried == (1, 2)
     assert result.search.n_interventions == 4  # {3}, {7}, {5}; then {3, 7}
+    assert result.search.first_verified_at == 4
     assert result.search.exhaustive_interventions == n_subsets_up_to(9, 2) == 45
     member = result.explaining_set.members[0]
     assert member.p_value_given_rest is not None and 0.0 <= member.p_value_given_rest <= 1.0

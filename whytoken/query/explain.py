@@ -630,6 +630,7 @@ def explain(
                 "model=load_model(<the traced model>) or verify=False for unverified graph candidates")
     original_prob = float(gen.prob)
     outcomes: dict[tuple[int, ...], InterventionOutcome] = {}
+    first_hit: int | None = None  # interventions up to the first verified set, in rank order
     n_calls = 0
     n_proposed = 0
     truncated = False
@@ -675,6 +676,8 @@ def explain(
                     target_prob_after=_prob_after(pred),
                     effect=float(crit.effect(pred, original_prob)),
                 )
+                if first_hit is None and outcomes[s].changed:
+                    first_hit = len(outcomes)
             if progress is not None:
                 progress("verify", min(start + batch_size, len(todo)), len(todo))
         verified = [s for s in ordered_sets if outcomes[s].changed]
@@ -728,7 +731,7 @@ def explain(
     search = SearchSummary(
         sizes_tried=tuple(sizes_tried), n_candidate_nodes=len(pool), n_proposed=n_proposed,
         n_unique=len(outcomes) if verify else len(proposals_at_found), n_interventions=len(outcomes),
-        n_model_calls=n_calls, exhaustive_interventions=exhaustive, truncated=truncated,
+        n_model_calls=n_calls, exhaustive_interventions=exhaustive, first_verified_at=first_hit, truncated=truncated,
         max_set_size=max_set_size, max_range=max_range, max_candidates=max_candidates)
 
     status, message = _status_message(verify, minimal_sets, gen.text, search, crit, len(head_ids), include_special)

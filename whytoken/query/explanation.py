@@ -472,6 +472,10 @@ class SearchSummary:
         Interventions an exhaustive search over the same candidate nodes would
         need to find every minimal set (all subsets up to the minimal size found,
         or up to ``max_set_size`` when none was found).
+    first_verified_at : int or None
+        How many interventions, in rank order, up to and including the first
+        verified set: what a search that stops at its first explanation would
+        spend (None when nothing verified).
     truncated : bool
         Whether any size had more ranked candidates than ``max_candidates``.
     max_set_size, max_range, max_candidates : int, int or None, int
@@ -485,6 +489,7 @@ class SearchSummary:
     n_interventions: int
     n_model_calls: int
     exhaustive_interventions: int
+    first_verified_at: int | None
     truncated: bool
     max_set_size: int
     max_range: int | None
