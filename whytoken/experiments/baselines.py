@@ -70,6 +70,7 @@ import numpy as np
 
 from whytoken.adapters.trace import TokenKind, Trace
 from whytoken.errors import (
+    AdapterError,
     DuplicateRegistrationError,
     ExplanationError,
     InvalidAttentionError,
@@ -97,6 +98,7 @@ __all__ = [
     "GradientXInputBaseline",
     "RandomBaseline",
     "WhytokenMethod",
+    "baseline_views",
 ]
 
 logger = logging.getLogger(__name__)
@@ -743,3 +745,39 @@ def whytoken_scores(explanation: Any, trace: Trace, target: int, candidates: tup
             "timings": {k: float(v) for k, v in explanation.timings.items()},
         },
     }
+
+
+def baseline_views(
+    trace: Trace,
+    target: int | str,
+    methods: Sequence[str] = ("attention", "rollout", "relevancy", "grad-x-input"),
+    *,
+    model: Any = None,
+    seed: int = 0,
+) -> dict[str, Attribution]:
+    """Baseline attributions of one target for display next to an explanation (e.g. in the HTML report).
+
+    Methods that cannot run on what is at hand (gradient methods without a live
+    model, rollout on a trace without every layer) are left out and logged,
+    so a report can show whatever is available.
+
+    Returns
+    -------
+    dict of str -> Attribution
+        In the order of ``methods``.
+
+    Examples
+    --------
+    >>> from whytoken.experiments.harness import ToyModel
+    >>> trace = ToyModel().trace(prompt="a b c", max_new_tokens=1)
+    >>> sorted(baseline_views(trace, -1, methods=("attention", "rollout", "random")))
+    ['attention', 'random', 'rollout']
+    """
+    out: dict[str, Attribution] = {}
+    for name in methods:
+        method = get_baseline(name)
+        try:
+            out[name] = method.attribute(trace, target, model=model, seed=seed)
+        except (ExplanationError, LayerError, AdapterError) as err:
+            logger.info("baseline view %s skipped: %s", name, err)
+    return out
