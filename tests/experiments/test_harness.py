@@ -232,3 +232,13 @@ def test_each_head_sweep_reports_the_post_hoc_best_head(tmp_path):
     assert len(heads) == 2 and len(best) == 1
     assert "chosen post hoc" in best[0]["setting"]
     assert best[0]["flip_rate"] == max(line["flip_rate"] for line in heads)
+
+
+def test_a_failing_method_keeps_the_samples_other_rows(tmp_path):
+    # layer 5 does not exist in the two-layer toy model: that method fails on every sample, the others run
+    cfg = config(methods=["random", {"name": "attention", "label": "bad", "layer": 5}])
+    summary = run_experiment(cfg, tmp_path, write_report=False)
+    assert summary.n_new_rows == 3 and summary.n_errors == 3
+    errors = [json.loads(line) for line in (tmp_path / "errors.jsonl").read_text().splitlines()]
+    assert {e["label"] for e in errors} == {"bad"} and all(e["type"] == "LayerError" for e in errors)
+    assert run_experiment(cfg, tmp_path, write_report=False).n_new_rows == 0

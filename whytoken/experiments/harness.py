@@ -335,6 +335,7 @@ class TaskResult:
     sample_id: str
     rows: tuple[dict, ...]
     error: dict | None = None
+    row_errors: tuple[dict, ...] = ()
     stats: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -451,6 +452,7 @@ def _run_sample(task: SampleTask) -> TaskResult:
     batch_kwargs = ({"batch_size": config.batch_size}
                     if "batch_size" in inspect.signature(model.predict_batch).parameters else {})
     rows: list[dict] = []
+    row_errors: list[dict] = []
     n_forward = 0
     for gen_index in select_targets(trace, sample, config.targets):
         gen = trace.generated[gen_index]
@@ -467,12 +469,21 @@ def _run_sample(task: SampleTask) -> TaskResult:
                 predictor = predictors[setting.intervention] = CachedPredictor(
                     partial(model.predict_batch, trace, t, kind=setting.intervention, **batch_kwargs),
                     batch_size=config.batch_size)
-            row = _row(config, sample, trace, gen_index, candidates, setting, model, predictor, gt, seed)
+            try:
+                row = _row(config, sample, trace, gen_index, candidates, setting, model, predictor, gt, seed)
+            except WhytokenError as err:  # one method failing must not lose the sample's other rows
+                if task.fail_fast:
+                    raise
+                logger.warning("sample %s, %s: %s: %s", sample.sample_id, setting.label, type(err).__name__, err)
+                row_errors.append({"sample_id": sample.sample_id, "label": setting.label, "setting": setting.to_dict(),
+                                   "generated_index": gen_index, "type": type(err).__name__, "message": str(err),
+                                   "config": config.name})
+                continue
             row.update(row_id=rid, trace_seconds=_round(trace_seconds, 4), versions=versions)
             rows.append(row)
         n_forward += sum(p.n_forward for p in predictors.values())
-    return TaskResult(sample.sample_id, tuple(rows), stats={"forward_passes": n_forward,
-                                                            "n_positions": trace.n_positions})
+    return TaskResult(sample.sample_id, tuple(rows), row_errors=tuple(row_errors),
+                      stats={"forward_passes": n_forward, "n_positions": trace.n_positions})
 
 
 def _row(config: ExperimentConfig, sample: ExperimentSample, trace: Trace, gen_index: int,
@@ -557,7 +568,7 @@ class RunSummary:
     n_new_rows, n_rows : int
         Rows written by this run, and rows in ``results.jsonl`` now.
     n_errors : int
-        Samples that failed in this run (see ``errors.jsonl``).
+        Samples that failed in this run, wholly or for some methods (see ``errors.jsonl``; they rerun next time).
     seconds : float
         Wall time.
     files : tuple of Path
@@ -684,9 +695,10 @@ def run_experiment(
                         present.add(row["row_id"])
                         n_new += 1
                     results.flush()
-                    if result.error is not None:
+                    if result.error is not None or result.row_errors:
                         n_errors += 1
-                        errors.write(json.dumps(result.error) + "\n")
+                        for error in ((result.error,) if result.error is not None else ()) + result.row_errors:
+                            errors.write(json.dumps(error, default=str) + "\n")
                         errors.flush()
                     done += 1
                     if progress is not None:
