@@ -162,6 +162,11 @@ def plot_flip_sizes(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
     return path
 
 
+def _cost(row: Mapping[str, Any], key: str) -> float:
+    value = (row.get("cost") or {}).get(key)
+    return np.nan if value is None else float(value)
+
+
 def _value_key(v: Any) -> tuple:
     if isinstance(v, bool):
         return (1, str(v))
@@ -182,8 +187,7 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
                                                          for r in g]) if any("flip_size" in r for r in g) else np.nan),
                ("deletion AUC", lambda g: np.nanmean([r["deletion_auc"] if r.get("deletion_auc") is not None
                                                       else np.nan for r in g])),
-               ("forward passes", lambda g: np.nanmean([(r.get("cost") or {}).get("forward_passes") or np.nan
-                                                        for r in g]))]
+               ("forward passes", lambda g: np.nanmean([_cost(r, "forward_passes") for r in g]))]
     values = sorted({json.dumps(r["setting"].get(parameter), default=str) for r in rows
                      if r["label"] in movers and parameter in r["setting"]},
                     key=lambda s: _value_key(json.loads(s)))
