@@ -18,15 +18,11 @@ from whytoken.adapters import Trace, TokenKind, list_adapters, list_intervention
 
 from .tiny import BUILDERS, DEFAULT_PROMPT, PROMPTS, random_image
 
-# Registered aliases that share a tested family's code path but have no tiny builder of their own.
-UNBUILT = {
-    "Qwen2_5_VLForConditionalGeneration": "same spec and layout as Qwen2VLForConditionalGeneration",
-    "SmolVLMForConditionalGeneration": "same spec and layout as Idefics3ForConditionalGeneration",
-}
-
+# PaliGemma's processor calls np.array(..., copy=False) on a list, which numpy 2 deprecates (not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
 def test_every_registered_family_is_tested():
-    assert set(list_adapters()) == set(BUILDERS) | set(UNBUILT)
+    assert set(list_adapters()) == set(BUILDERS)
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))

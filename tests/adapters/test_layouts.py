@@ -11,6 +11,9 @@ from whytoken.adapters.images import blank_boxes
 from .tiny import (random_image, tiny_idefics3, tiny_llava, tiny_llava_next, tiny_paligemma,
                    tiny_qwen2_vl)
 
+# PaliGemma's processor calls np.array(..., copy=False) on a list, which numpy 2 deprecates (not ours)
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 
 def _patches(trace, image_index=0, grid=None):
     return [p for p in trace.positions if p.kind is TokenKind.IMAGE_PATCH and p.image_index == image_index]
@@ -128,3 +131,17 @@ def test_two_images_have_their_own_patches_and_pixels():
     assert not np.array_equal(row.images[1], second)
     prediction = adapter.predict(trace, -1, removed=[b[0].index, b[5].index], kind="pixel")
     assert prediction.original_token_prob_after != pytest.approx(trace.generated[-1].prob, rel=1e-7)
+
+
+def test_qwen2_vl_token_order_matches_the_patch_rows_of_pixel_values():
+    """Blanking token k's box changes exactly the k-th group of merge*merge patch rows of ``pixel_values``."""
+    model, processor = tiny_qwen2_vl(seed=0, patch=4)
+    adapter = load_model(model, processor)
+    image = random_image(32, 48, seed=6)  # a multiple of 8: no resampling, so the check is exact
+    trace = adapter.trace(image, "what is it", max_new_tokens=1)
+    before = adapter._process_images([image])["pixel_values"].numpy()
+    for k in (0, 7, 23):
+        box = _patches(trace)[k].box
+        after = adapter._process_images([blank_boxes(image, [box])])["pixel_values"].numpy()
+        changed = np.flatnonzero(np.abs(after - before).sum(-1) > 0)
+        assert set(changed) <= set(range(4 * k, 4 * k + 4)) and len(changed) > 0

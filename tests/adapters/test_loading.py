@@ -97,6 +97,7 @@ def test_wrong_decoder_path_in_a_spec():
         ModelAdapter(model, tokenizer, spec=bad)
 
 
+@pytest.mark.slow  # two fresh interpreters importing torch and transformers
 def test_data_types_import_without_torch():
     code = (
         "import sys\n"

@@ -9,59 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers, processors
-from transformers import PreTrainedTokenizerFast
 
-WORDS = ("the cat dog is on a mat red blue green what where describe image picture of capital france paris "
-         "rome city country small big sits sees left right top bottom color shape and in").split()
+from whytoken.adapters.toy import INIT, LM_SPECIALS, WORDS, tiny_llama, tiny_llava, word_tokenizer
 
-
-def word_tokenizer(specials: dict[str, str], extra_special: dict[str, str] | None = None,
-                   added: tuple[str, ...] = (), bos: bool = False, template: str | None = None,
-                   model_max_length: int = 4096) -> PreTrainedTokenizerFast:
-    """A whitespace word-level tokenizer over :data:`WORDS` plus the given special tokens.
-
-    ``specials`` maps the standard roles (bos_token, eos_token, pad_token, unk_token, mask_token, cls_token,
-    sep_token) to strings; ``extra_special`` adds named special tokens (image_token ...); ``added`` adds more
-    special tokens without a role. ``template`` is an optional tokenizers TemplateProcessing single template.
-    """
-    extra_special = extra_special or {}
-    vocab_tokens = list(dict.fromkeys([*specials.values(), *extra_special.values(), *added, *WORDS]))
-    vocab = {w: i for i, w in enumerate(vocab_tokens)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token=specials.get("unk_token", "<unk>")))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    if template is not None:
-        names = [t for t in template.split() if t in vocab]
-        backend.post_processor = processors.TemplateProcessing(
-            single=template, special_tokens=[(t, vocab[t]) for t in dict.fromkeys(names)])
-    elif bos:
-        bos_token = specials["bos_token"]
-        backend.post_processor = processors.TemplateProcessing(
-            single=f"{bos_token} $A", special_tokens=[(bos_token, vocab[bos_token])])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=model_max_length,
-                                        extra_special_tokens=extra_special or None, **specials)
-    if added:
-        tokenizer.add_special_tokens({"additional_special_tokens": list(added)})
-    return tokenizer
-
-
-#: Weight init scale: larger than the HF default so tiny random models have peaked, input-dependent outputs.
-INIT = 0.25
-
-LM_SPECIALS = {"bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
-
-
-def tiny_llama(seed: int = 0, vocab_size: int | None = None, layers: int = 2):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tokenizer = word_tokenizer(LM_SPECIALS, bos=True)
-    config = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=layers, num_attention_heads=4,
-                         num_key_value_heads=2, vocab_size=vocab_size or len(tokenizer), max_position_embeddings=256,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id, initializer_range=INIT)
-    config._attn_implementation = "eager"
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config).eval(), tokenizer
+_REEXPORTED = (INIT, LM_SPECIALS, WORDS, tiny_llama, tiny_llava, word_tokenizer)
 
 
 def tiny_gpt2(seed: int = 0):
@@ -117,29 +68,6 @@ def tiny_bert(seed: int = 0):
     return BertForMaskedLM(config).eval(), tokenizer
 
 
-def tiny_llava(seed: int = 0, image_side: int = 32, patch: int = 8, pad_to_square: bool = False):
-    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
-    from transformers.models.llava.image_processing_pil_llava import LlavaImageProcessorPil
-
-    tokenizer = word_tokenizer(LM_SPECIALS, extra_special={"image_token": "<image>"}, bos=True)
-    image_processor = LlavaImageProcessorPil(size={"shortest_edge": image_side},
-                                             crop_size={"height": image_side, "width": image_side},
-                                             do_pad=pad_to_square)
-    processor = LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=patch,
-                               vision_feature_select_strategy="default", num_additional_image_tokens=1)
-    vision = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
-                              image_size=image_side, patch_size=patch, initializer_range=INIT)
-    text = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
-                       num_key_value_heads=2, vocab_size=len(tokenizer), max_position_embeddings=256,
-                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                       pad_token_id=tokenizer.pad_token_id, initializer_range=INIT)
-    config = LlavaConfig(vision_config=vision, text_config=text, image_token_id=tokenizer.image_token_id,
-                         vision_feature_select_strategy="default", vision_feature_layer=-1)
-    config._attn_implementation = "eager"
-    torch.manual_seed(seed)
-    return LlavaForConditionalGeneration(config).eval(), processor
-
-
 def _qwen2_vl_processor_class():
     from transformers import Qwen2VLProcessor
 
@@ -176,6 +104,39 @@ def tiny_qwen2_vl(seed: int = 0, patch: int = 4, max_side: int = 64):
     config._attn_implementation = "eager"
     torch.manual_seed(seed)
     return Qwen2VLForConditionalGeneration(config).eval(), processor
+
+
+def tiny_qwen2_5_vl(seed: int = 0, patch: int = 4, max_side: int = 64):
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    class Qwen2_5_VLImageTextProcessor(Qwen2_5_VLProcessor):
+        """Qwen2.5-VL's processor without the video processor (which needs torchvision)."""
+
+        @classmethod
+        def get_attributes(cls):
+            return ["image_processor", "tokenizer"]
+
+    tokenizer = word_tokenizer(LM_SPECIALS, extra_special={"image_token": "<|image_pad|>",
+                                                           "video_token": "<|video_pad|>"},
+                               added=("<|vision_start|>", "<|vision_end|>"))
+    image_processor = Qwen2VLImageProcessorPil(patch_size=patch, merge_size=2, temporal_patch_size=2,
+                                               min_pixels=(2 * patch) ** 2, max_pixels=max_side * max_side)
+    processor = Qwen2_5_VLImageTextProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    config = Qwen2_5_VLConfig(
+        vision_config=dict(depth=2, hidden_size=16, intermediate_size=32, num_heads=2, out_hidden_size=32,
+                           patch_size=patch, spatial_merge_size=2, temporal_patch_size=2, window_size=4 * patch,
+                           fullatt_block_indexes=[1], initializer_range=INIT),
+        text_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                         num_key_value_heads=2, vocab_size=len(tokenizer), max_position_embeddings=512,
+                         rope_parameters={"rope_type": "default", "mrope_section": [1, 1, 2], "rope_theta": 10000.0},
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id, initializer_range=INIT),
+        image_token_id=tokenizer.image_token_id, video_token_id=tokenizer.video_token_id,
+        vision_start_token_id=tokenizer.convert_tokens_to_ids("<|vision_start|>"))
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    return Qwen2_5_VLForConditionalGeneration(config).eval(), processor
 
 
 PINPOINTS = [[32, 64], [64, 32], [64, 64]]
@@ -253,6 +214,30 @@ def tiny_idefics3(seed: int = 0):
     return Idefics3ForConditionalGeneration(config).eval(), processor
 
 
+def tiny_smolvlm(seed: int = 0):
+    """SmolVLM's model with the Idefics3 processor: SmolVLMProcessor needs ``num2words`` (not installed) and a
+    torchvision video processor; the Idefics3 processor produces the same token layout for single images."""
+    from transformers import (Idefics3Processor, LlamaConfig, SmolVLMConfig, SmolVLMForConditionalGeneration,
+                              SmolVLMVisionConfig)
+    from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
+    tokenizer = word_tokenizer(LM_SPECIALS, bos=True, added=("<fake_token_around_image>", "<image>",
+                                                             "<end_of_utterance>", "<global-img>") + ROW_COL_TOKENS)
+    image_processor = Idefics3ImageProcessorPil(size={"longest_edge": 64}, max_image_size={"longest_edge": 32})
+    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tokenizer, image_seq_len=4)
+    vision = SmolVLMVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                 image_size=32, patch_size=8)
+    text = LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+                       num_key_value_heads=2, vocab_size=len(tokenizer), max_position_embeddings=512,
+                       bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                       pad_token_id=tokenizer.pad_token_id, initializer_range=INIT)
+    config = SmolVLMConfig(vision_config=vision, text_config=text,
+                           image_token_id=tokenizer.convert_tokens_to_ids("<image>"), scale_factor=2)
+    config._attn_implementation = "eager"
+    torch.manual_seed(seed)
+    return SmolVLMForConditionalGeneration(config).eval(), processor
+
+
 def random_image(height: int = 40, width: int = 48, seed: int = 0) -> np.ndarray:
     """A seeded random RGB image, uint8 ``(height, width, 3)``."""
     return np.random.default_rng(seed).integers(0, 256, size=(height, width, 3), dtype=np.uint8)
@@ -270,6 +255,8 @@ BUILDERS = {
     "Qwen2VLForConditionalGeneration": tiny_qwen2_vl,
     "PaliGemmaForConditionalGeneration": tiny_paligemma,
     "Idefics3ForConditionalGeneration": tiny_idefics3,
+    "Qwen2_5_VLForConditionalGeneration": tiny_qwen2_5_vl,
+    "SmolVLMForConditionalGeneration": tiny_smolvlm,
 }
 
 #: A prompt each family can tokenize (BERT fills the mask).

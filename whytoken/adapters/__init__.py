@@ -69,6 +69,7 @@ __all__ = [
     "load_model",
     "list_models",
     "cache_dir",
+    "toy_adapter",
 ]
 
 _LAZY = {
@@ -77,6 +78,7 @@ _LAZY = {
     "load_model": "whytoken.adapters.loading",
     "list_models": "whytoken.adapters.loading",
     "cache_dir": "whytoken.adapters.loading",
+    "toy_adapter": "whytoken.adapters.toy",
 }
 
 

@@ -107,6 +107,21 @@ class ModelAdapter:
 
     Examples
     --------
+    A tiny random LLaVA (meaningless, instant) shows the mechanics:
+
+    >>> from whytoken.adapters.toy import toy_adapter, toy_image
+    >>> adapter = toy_adapter("llava", seed=0)
+    >>> trace = adapter.trace(toy_image(), "what is the cat on", max_new_tokens=2, stop_at_eos=False)
+    >>> trace.patch_grid, len(trace.positions_of("image_patch"))
+    ((4, 4), 16)
+    >>> patch = trace.positions[trace.positions_of("image_patch")[5]]
+    >>> patch.patch, patch.box
+    ((1, 1), (13, 10, 24, 20))
+    >>> [p.removed for p in adapter.predict_batch(trace, -1, [[1, 2], [6]], kind="pixel")]
+    [(1, 2), (6,)]
+
+    The packaged SmolLM2 (135M parameters, ~20 s to load):
+
     >>> from whytoken.adapters import load_model  # doctest: +SKIP
     >>> adapter = load_model("smollm2-135m-instruct")  # doctest: +SKIP
     >>> trace = adapter.trace(prompt="The capital of France is", max_new_tokens=1,
