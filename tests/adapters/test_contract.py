@@ -165,3 +165,17 @@ def test_hooks_are_removed(traced):
     adapter.trace(None if adapter.spec.is_text_only else trace.images[0], trace.prompt, max_new_tokens=1,
                   layers="all")
     assert _hooks(adapter.model) == before
+
+
+def test_model_inputs_are_what_predict_feeds(traced):
+    import torch
+
+    adapter, trace = traced
+    t = trace.generated[-1].position
+    length = t if adapter.is_causal else trace.n_positions
+    inputs = adapter.model_inputs(trace, length)
+    assert inputs["input_ids"].shape == (1, length)
+    with torch.no_grad():
+        logits = adapter.model(**inputs, use_cache=False).logits[0, length - 1 if adapter.is_causal else t]
+    expected = adapter.predict(trace, t, removed=[]).original_token_prob_after
+    assert float(logits.float().softmax(-1)[trace.generated[-1].token_id]) == pytest.approx(expected, rel=1e-4)

@@ -469,6 +469,35 @@ class ModelAdapter:
             length=length,
         )
 
+    def model_inputs(self, trace: Trace, length: int | None = None) -> dict[str, torch.Tensor]:
+        """The unablated keyword inputs of ``model(...)`` for positions ``0..length-1`` of a trace.
+
+        Exactly what :meth:`predict` feeds before any intervention (batch size
+        1): ``input_ids``, an all-ones ``attention_mask``, explicit
+        ``position_ids`` (3-D for M-RoPE models), the derived per-token inputs
+        and the re-encoded image inputs. Used by gradient-based baselines.
+
+        Parameters
+        ----------
+        trace : Trace
+            A trace of this model.
+        length : int or None
+            Number of leading positions; None for all.
+        """
+        self._check_trace(trace)
+        length = trace.n_positions if length is None else int(length)
+        if not 1 <= length <= trace.n_positions:
+            raise TargetError(f"length {length} is out of range: valid lengths are 1..{trace.n_positions}")
+        replay = self._replay(trace.input_ids, trace.images, trace.prompt_length, length)
+        inputs: dict[str, torch.Tensor] = {
+            "input_ids": replay.input_ids,
+            "attention_mask": torch.ones_like(replay.input_ids),
+            "position_ids": replay.position_ids,
+        }
+        inputs.update(replay.derived)
+        inputs.update(replay.image_inputs)
+        return inputs
+
     # --------------------------------------------------------------- forward
     def _forward(self, replay: _Replay, rows: Sequence[RowEdit], *, capture: Sequence[int] = (),
                  logits_to_keep: int | None = None, mean_groups: Mapping[int, list[int]] | None = None
@@ -572,8 +601,8 @@ class ModelAdapter:
         return tuple(args), kwargs
 
     # ----------------------------------------------------------------- trace
-    def trace(self, image: Any = None, prompt: str = "", *, max_new_tokens: int = 16,
-              layers: int | str | Iterable[int] = (-1,), chat_template: bool | None = None,
+    def trace(self, image: Any = None, prompt: str = "", max_new_tokens: int = 16,
+              layers: int | str | Iterable[int] = (-1,), chat_template: bool | None = None, *,
               stop_at_eos: bool = True) -> Trace:
         """Generate greedily and record positions, probabilities and attention.
 
