@@ -184,7 +184,8 @@ def _print_table(lines: list, max_k: int | None) -> None:
     short = {"label": "method", "flip_rate": f"flip<={max_k}", "flip_mean": "flip mean", "flip_median": "flip med",
              "flip_mean_capped": "flip capped", "deletion_auc": "del AUC", "insertion_auc": "ins AUC",
              "gt_precision": "GT P", "gt_recall": "GT R", "set_precision": "set P", "set_recall": "set R",
-             "explained_rate": "explained", "set_size": "set size", "forward_passes": "fwd", "seconds": "s"}
+             "explained_rate": "explained", "set_size": "set size", "forward_passes": "fwd", "exhaustive_passes": "exhaustive",
+             "seconds": "s"}
     table = Table(title=f"summary (K = {max_k})")
     for c in columns:
         table.add_column(short.get(c, c), overflow="fold")

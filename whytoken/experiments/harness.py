@@ -742,7 +742,8 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
     ``gt_precision``/``gt_recall`` (top-|GT|), ``set_precision``/``set_recall``
     (the explaining set, or the flipping prefix), ``explained_rate`` (rows
     with a verified explaining set, whytoken only), ``forward_passes``,
-    ``set_size`` (mean verified explaining-set size, whytoken only), ``seconds``. Lines are ordered by label,
+    ``set_size`` (mean verified explaining-set size, whytoken only), ``exhaustive_passes`` (interventions an
+    exhaustive search over the same candidates would need, whytoken only), ``seconds``. Lines are ordered by label,
     then setting; settings swept over single heads add a post-hoc "best head" line.
 
     Examples
@@ -778,6 +779,7 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
         if first["method"] == "whytoken":
             line["explained_rate"] = _mean(1.0 if r.get("verified") else 0.0 for r in group)
             line["set_size"] = _mean(r.get("explaining_set_size") for r in group if r.get("verified"))
+            line["exhaustive_passes"] = _mean((r.get("details") or {}).get("exhaustive_interventions") for r in group)
         line["forward_passes"] = _mean((r.get("cost") or {}).get("forward_passes") for r in group)
         line["seconds"] = _mean((r.get("cost") or {}).get("seconds") for r in group)
         line["setting_params"] = dict(first["setting"])
@@ -819,7 +821,7 @@ def _best_head_lines(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 SUMMARY_COLUMNS = ("label", "setting", "n", "flip_rate", "flip_mean", "flip_median", "flip_mean_capped", "deletion_auc",
                    "insertion_auc", "gt_precision", "gt_recall", "set_precision", "set_recall", "explained_rate",
-                   "set_size", "forward_passes", "seconds")
+                   "set_size", "forward_passes", "exhaustive_passes", "seconds")
 
 
 def format_cell(value: Any) -> str:
@@ -847,7 +849,7 @@ def summary_markdown(lines: Sequence[Mapping[str, Any]], max_k: int | None = Non
                "insertion_auc": "insertion AUC (higher better)", "gt_precision": "GT precision@|GT|",
                "gt_recall": "GT recall@|GT|", "set_precision": "set precision", "set_recall": "set recall",
                "explained_rate": "explained", "set_size": "set size (verified)", "forward_passes": "forward passes",
-               "seconds": "seconds"}
+               "exhaustive_passes": "exhaustive search passes", "seconds": "seconds"}
     columns = [c for c in SUMMARY_COLUMNS if any(line.get(c) not in (None, "") for line in lines) or c in ("label", "setting")]
     out = ["| " + " | ".join(headers.get(c, c) for c in columns) + " |", "|" + "---|" * len(columns)]
     for line in lines:
