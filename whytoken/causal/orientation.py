@@ -40,7 +40,8 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Collection, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any, Collection, Hashable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -58,6 +59,7 @@ __all__ = [
     "apply_rules",
     "orient",
     "orient_pag",
+    "SepsetTable",
 ]
 
 logger = logging.getLogger(__name__)
@@ -81,21 +83,28 @@ class _Graph:
     """Read-only helpers over a snapshot of a mark matrix."""
 
     def __init__(self, m: np.ndarray) -> None:
-        self.m = m
-        self.adj = m != 0
-        self.nbrs: list[list[int]] = [np.flatnonzero(row).tolist() for row in self.adj]
-        self.nbr_sets: list[set[int]] = [set(n) for n in self.nbrs]
+        # Python lists: scalar access to numpy arrays is several times slower
+        self.m: list[list[int]] = m.tolist()
+        n = m.shape[0]
+        self.nbrs: list[list[int]] = [[] for _ in range(n)]
+        rows, cols = np.nonzero(m)
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            self.nbrs[i].append(j)
+        self.nbr_sets: list[set[int]] = [set(nb) for nb in self.nbrs]
+        #: nodes with at least one / two neighbours (the only ones rules can touch)
+        self.active: list[int] = [i for i in range(n) if self.nbrs[i]]
+        self.active2: list[int] = [i for i in self.active if len(self.nbrs[i]) >= 2]
 
     def adjacent(self, i: int, j: int) -> bool:
         return j in self.nbr_sets[i]
 
     def is_parent(self, a: int, b: int) -> bool:
         """``a --> b``."""
-        return self.m[a, b] == ARROW and self.m[b, a] == TAIL
+        return self.m[a][b] == ARROW and self.m[b][a] == TAIL
 
     def pd_edge(self, u: int, w: int) -> bool:
         """The edge u *-* w is potentially directed from u to w: not into u, not out of w."""
-        return self.m[w, u] != ARROW and self.m[u, w] != TAIL
+        return self.m[w][u] != ARROW and self.m[u][w] != TAIL
 
     # ------------------------------------------------------------------ path searches
     def uncovered_pd_first_steps(self, a: int, target: int, *, exclude: Collection[int] = ()) -> set[int]:
@@ -140,7 +149,7 @@ class _Graph:
         """
         m = self.m
         ends: set[tuple[int, int]] = set()
-        starts = [a for a in self.nbrs[b] if a != c and m[b, a] == ARROW and self.is_parent(a, c)]
+        starts = [a for a in self.nbrs[b] if a != c and m[b][a] == ARROW and self.is_parent(a, c)]
         for a0 in starts:
             visited = {b, c, a0}
             queue = deque([a0])
@@ -148,15 +157,69 @@ class _Graph:
                 a = queue.popleft()
                 for q in self.nbrs[a]:
                     # the path enters a from q with an arrowhead at a (a is a collider)
-                    if q in visited or m[q, a] != ARROW:
+                    if q in visited or m[q][a] != ARROW:
                         continue
                     if not self.adjacent(q, c):
                         ends.add((q, a0))
                         continue
-                    if self.is_parent(q, c) and m[a, q] == ARROW:
+                    if self.is_parent(q, c) and m[a][q] == ARROW:
                         visited.add(q)
                         queue.append(q)
         return sorted(ends)
+
+
+class SepsetTable(Mapping):
+    """Separating sets of node-index pairs, stored as a matrix of ids (cheap for many empty sets).
+
+    A read-only :class:`~collections.abc.Mapping` from ``(i, j)`` with
+    ``i < j`` to a ``frozenset`` of indices, with cheap bulk insertion of
+    empty sets (a learner's level 0 removes most pairs of a sparse graph).
+
+    Examples
+    --------
+    >>> t = SepsetTable(4)
+    >>> t.add_empty([0], [1]); t.add(1, 3, (0, 2))
+    >>> t.get((0, 1)), t[(1, 3)], t.get((0, 2)), len(t)
+    (frozenset(), frozenset({0, 2}), None, 2)
+    """
+
+    def __init__(self, n: int) -> None:
+        self._ids = np.full((n, n), -1, dtype=np.int32)
+        self._sets: list[frozenset[int]] = [frozenset()]
+
+    def add_empty(self, xs: Iterable[int], ys: Iterable[int]) -> None:
+        """Record the empty set for every pair ``(xs[k], ys[k])``."""
+        xs, ys = np.asarray(xs, dtype=np.intp), np.asarray(ys, dtype=np.intp)
+        self._ids[xs, ys] = 0
+        self._ids[ys, xs] = 0
+
+    def add(self, x: int, y: int, sep: Iterable[int]) -> None:
+        """Record ``sep`` for the pair ``(x, y)``."""
+        self._ids[x, y] = self._ids[y, x] = len(self._sets)
+        self._sets.append(frozenset(int(v) for v in sep))
+
+    def get(self, key: tuple[int, int], default: Any = None) -> Any:
+        k = self._ids[key[0], key[1]]
+        return default if k < 0 else self._sets[k]
+
+    def __getitem__(self, key: tuple[int, int]) -> frozenset[int]:
+        out = self.get(key)
+        if out is None:
+            raise KeyError(key)
+        return out
+
+    def __contains__(self, key: object) -> bool:
+        try:
+            return self.get(key) is not None  # type: ignore[arg-type]
+        except (TypeError, IndexError, ValueError):
+            return False
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        xs, ys = np.nonzero(np.triu(self._ids >= 0, 1))
+        return iter(zip(xs.tolist(), ys.tolist()))
+
+    def __len__(self) -> int:
+        return int(np.count_nonzero(np.triu(self._ids >= 0, 1)))
 
 
 # ---------------------------------------------------------------------------------------------- R0
@@ -187,18 +250,22 @@ def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
     [[0, 1, 0], [1, 0, 1], [0, 1, 0]]
     """
     m = np.array(marks, dtype=np.int8, copy=True)
-    adj = m != 0
-    for b in range(m.shape[0]):
-        nb = np.flatnonzero(adj[b])
-        if nb.size < 2:
-            continue
-        sub = adj[np.ix_(nb, nb)]
-        ii, jj = np.nonzero(np.triu(~sub, 1))
-        for i, j in zip(nb[ii].tolist(), nb[jj].tolist()):
-            sep = sepsets.get(_key(i, j))
-            if sep is not None and b not in sep:
-                m[i, b] = ARROW
-                m[j, b] = ARROW
+    g = _Graph(m)
+    heads: list[tuple[int, int]] = []
+    for b in g.active2:
+        nb = g.nbrs[b]
+        for k, a in enumerate(nb):
+            near_a = g.nbr_sets[a]
+            for c in nb[k + 1 :]:
+                if c in near_a:
+                    continue
+                sep = sepsets.get(_key(a, c))
+                if sep is not None and b not in sep:
+                    heads.append((a, b))
+                    heads.append((c, b))
+    if heads:
+        idx = np.asarray(heads, dtype=np.intp)
+        m[idx[:, 0], idx[:, 1]] = ARROW
     return m
 
 
@@ -206,12 +273,12 @@ def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
 def _rule1(g: _Graph, out: list) -> None:
     # a *-> b o-* c, a and c not adjacent  =>  b --> c
     m = g.m
-    for b in range(m.shape[0]):
-        into = [a for a in g.nbrs[b] if m[a, b] == ARROW]
+    for b in g.active2:
+        into = [a for a in g.nbrs[b] if m[a][b] == ARROW]
         if not into:
             continue
         for c in g.nbrs[b]:
-            if m[c, b] != CIRCLE:
+            if m[c][b] != CIRCLE:
                 continue
             if any(a != c and not g.adjacent(a, c) for a in into):
                 out.append((c, b, TAIL))
@@ -221,14 +288,14 @@ def _rule1(g: _Graph, out: list) -> None:
 def _rule2(g: _Graph, out: list) -> None:
     # a --> b *-> c  or  a *-> b --> c,  and a *-o c  =>  a *-> c
     m = g.m
-    for a in range(m.shape[0]):
+    for a in g.active2:
         for c in g.nbrs[a]:
-            if m[a, c] != CIRCLE:
+            if m[a][c] != CIRCLE:
                 continue
             for b in g.nbrs[a]:
                 if b == c or not g.adjacent(b, c):
                     continue
-                if (g.is_parent(a, b) and m[b, c] == ARROW) or (m[a, b] == ARROW and g.is_parent(b, c)):
+                if (g.is_parent(a, b) and m[b][c] == ARROW) or (m[a][b] == ARROW and g.is_parent(b, c)):
                     out.append((a, c, ARROW))
                     break
 
@@ -236,14 +303,14 @@ def _rule2(g: _Graph, out: list) -> None:
 def _rule3(g: _Graph, out: list) -> None:
     # a *-> b <-* c, a *-o d o-* c, a and c not adjacent, d *-o b  =>  d *-> b
     m = g.m
-    for b in range(m.shape[0]):
-        into = [a for a in g.nbrs[b] if m[a, b] == ARROW]
+    for b in g.active2:
+        into = [a for a in g.nbrs[b] if m[a][b] == ARROW]
         if len(into) < 2:
             continue
         for d in g.nbrs[b]:
-            if m[d, b] != CIRCLE:
+            if m[d][b] != CIRCLE:
                 continue
-            cands = [a for a in into if a != d and g.adjacent(a, d) and m[a, d] == CIRCLE]
+            cands = [a for a in into if a != d and g.adjacent(a, d) and m[a][d] == CIRCLE]
             if any(not g.adjacent(a, c) for i, a in enumerate(cands) for c in cands[i + 1 :]):
                 out.append((d, b, ARROW))
 
@@ -252,9 +319,9 @@ def _rule4(g: _Graph, sepsets: SepsetMap, out: list) -> None:
     # discriminating path <theta, ..., a, b, c> for b with b o-* c:
     #   b in sepset(theta, c)  =>  b --> c;  otherwise  a <-> b <-> c
     m = g.m
-    for b in range(m.shape[0]):
+    for b in g.active2:
         for c in g.nbrs[b]:
-            if m[c, b] != CIRCLE:
+            if m[c][b] != CIRCLE:
                 continue
             found = g.discriminating_ends(b, c)
             verdicts: dict[bool, set[int]] = {}
@@ -280,9 +347,9 @@ def _rule5(g: _Graph, out: list) -> None:
     m = g.m
 
     def circle(u: int, w: int) -> bool:
-        return m[u, w] == CIRCLE and m[w, u] == CIRCLE
+        return m[u][w] == CIRCLE and m[w][u] == CIRCLE
 
-    for a in range(m.shape[0]):
+    for a in g.active2:
         for b in g.nbrs[a]:
             if b < a or not circle(a, b):
                 continue
@@ -318,34 +385,34 @@ def _uncovered_circle_path(g: _Graph, a: int, b: int, circle) -> list[int] | Non
 def _rule6(g: _Graph, out: list) -> None:
     # a --- b o-* c  =>  b --* c
     m = g.m
-    for b in range(m.shape[0]):
-        if any(m[a, b] == TAIL and m[b, a] == TAIL for a in g.nbrs[b]):
+    for b in g.active2:
+        if any(m[a][b] == TAIL and m[b][a] == TAIL for a in g.nbrs[b]):
             for c in g.nbrs[b]:
-                if m[c, b] == CIRCLE:
+                if m[c][b] == CIRCLE:
                     out.append((c, b, TAIL))
 
 
 def _rule7(g: _Graph, out: list) -> None:
     # a --o b o-* c, a and c not adjacent  =>  b --* c
     m = g.m
-    for b in range(m.shape[0]):
-        sources = [a for a in g.nbrs[b] if m[b, a] == TAIL and m[a, b] == CIRCLE]
+    for b in g.active2:
+        sources = [a for a in g.nbrs[b] if m[b][a] == TAIL and m[a][b] == CIRCLE]
         if not sources:
             continue
         for c in g.nbrs[b]:
-            if m[c, b] == CIRCLE and any(a != c and not g.adjacent(a, c) for a in sources):
+            if m[c][b] == CIRCLE and any(a != c and not g.adjacent(a, c) for a in sources):
                 out.append((c, b, TAIL))
 
 
 def _rule8(g: _Graph, out: list) -> None:
     # a --> b --> c  or  a --o b --> c,  and a o-> c  =>  a --> c
     m = g.m
-    for a in range(m.shape[0]):
+    for a in g.active2:
         for c in g.nbrs[a]:
-            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+            if not (m[c][a] == CIRCLE and m[a][c] == ARROW):
                 continue
             for b in g.nbrs[a]:
-                if b != c and g.is_parent(b, c) and m[b, a] == TAIL and m[a, b] in (ARROW, CIRCLE):
+                if b != c and g.is_parent(b, c) and m[b][a] == TAIL and m[a][b] in (ARROW, CIRCLE):
                     out.append((c, a, TAIL))
                     break
 
@@ -353,9 +420,9 @@ def _rule8(g: _Graph, out: list) -> None:
 def _rule9(g: _Graph, out: list) -> None:
     # a o-> c and an uncovered p.d. path <a, b, t, ..., c> with b, c not adjacent  =>  a --> c
     m = g.m
-    for a in range(m.shape[0]):
+    for a in g.active2:
         for c in g.nbrs[a]:
-            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+            if not (m[c][a] == CIRCLE and m[a][c] == ARROW):
                 continue
             for b in g.nbrs[a]:
                 if b == c or g.adjacent(b, c) or not g.pd_edge(a, b):
@@ -369,9 +436,9 @@ def _rule10(g: _Graph, out: list) -> None:
     # a o-> c, b --> c <-- t, uncovered p.d. paths a..b and a..t whose first nodes mu, omega
     # are distinct and not adjacent  =>  a --> c
     m = g.m
-    for a in range(m.shape[0]):
+    for a in g.active2:
         for c in g.nbrs[a]:
-            if not (m[c, a] == CIRCLE and m[a, c] == ARROW):
+            if not (m[c][a] == CIRCLE and m[a][c] == ARROW):
                 continue
             parents = [p for p in g.nbrs[c] if p != a and g.is_parent(p, c)]
             if len(parents) < 2:
