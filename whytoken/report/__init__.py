@@ -151,23 +151,32 @@ def _context(explanation: Explanation, image: Any | None) -> dict[str, Any]:
                                           [t.kind for t in text_tokens],
                                           [t.position in highlight for t in text_tokens])
 
-    # -- PAG of the best head
+    # -- PAGs: the best head's, then the heads that ranked the other minimal sets best (at most 3 graphs)
     best = e.best_head
-    graph_svg = None
-    graph_caption = ""
-    if best is not None:
-        root = e.target_node if e.target_node is not None else e.target.position
-        depth = dict(best.pds_depth) or {root: 0}
-        graph_labels = {p: label(tokens[p]) for p in best.pag.nodes if p in tokens}
+    root = e.target_node if e.target_node is not None else e.target.position
+    shown: list[Any] = [] if best is None else [best]
+    for s in e.minimal_sets[1:]:
+        head = next((h for h in e.heads if h.head == s.best_head), None)
+        if head is not None and head not in shown and len(shown) < 3:
+            shown.append(head)
+    graphs = []
+    for i, head in enumerate(shown):
+        depth = dict(head.pds_depth) or {root: 0}
+        graph_labels = {p: label(tokens[p]) for p in head.pag.nodes if p in tokens}
         if root != e.target.position:  # the predicting position stands for the target
             graph_labels[root] = f"{graph_labels[root]} ⇒ {token_label(e.target.text)}"
-        graph_svg = svg.pag_svg(best.pag, root, depth,
-                                labels=graph_labels,
-                                kinds={p: tokens[p].kind for p in best.pag.nodes if p in tokens},
-                                highlight=highlight, alternatives=alternatives)
-        graph_caption = (f"Head {best.head}: {best.n_nodes} tokens, {best.n_edges} edges learned by "
-                         f"{best.method}; drawn: the tokens within PDS distance "
-                         f"{max(depth.values()) if depth else 0} of the target.")
+        proposes = [token_label(t.text, t.patch) for s in e.minimal_sets if s.best_head == head.head
+                    for t in (tokens[p] for p in s.positions)]
+        graphs.append({
+            "svg": svg.pag_svg(head.pag, root, depth, labels=graph_labels,
+                               kinds={p: tokens[p].kind for p in head.pag.nodes if p in tokens},
+                               highlight=highlight, alternatives=alternatives),
+            "caption": (f"Head {head.head}{' (ranks the answer best)' if i == 0 and answer is not None else ''}: "
+                        f"{head.n_nodes} tokens, {head.n_edges} edges learned by {head.method}; drawn: the "
+                        f"{len(depth) - 1} token(s) within PDS distance {max(depth.values()) if depth else 0} "
+                        "of the target" + (f"; ranks {', '.join(proposes)} best" if i > 0 and proposes else "")
+                        + "."),
+        })
 
     sets = []
     for rank, s in enumerate(e.minimal_sets, start=1):
@@ -205,8 +214,7 @@ def _context(explanation: Explanation, image: Any | None) -> dict[str, Any]:
         "bars": bars,
         "sink_mass": sink_mass,
         "sink_label": token_label(tokens[min(tokens)].text) if tokens else "",
-        "graph_svg": graph_svg,
-        "graph_caption": graph_caption,
+        "graphs": graphs,
         "sets": sets,
         "heads": heads,
         "modality": e.modality,

@@ -16,7 +16,7 @@ plain line end for a tail.
 
 Examples
 --------
->>> from whytoken.graphs import PAG, Mark
+>>> from whytoken.graphs import PAG, Mark, node_sort_key
 >>> g = PAG(); g.add_edge(3, 10, Mark.CIRCLE, Mark.ARROW)
 >>> svg = pag_svg(g, target=10, depth={10: 0, 3: 1}, labels={3: "France", 10: "Paris"},
 ...               kinds={3: "prompt_text", 10: "generated"}, highlight={3})
@@ -34,7 +34,7 @@ from typing import Any, Collection, Hashable, Mapping, Sequence
 
 import numpy as np
 
-from whytoken.graphs import PAG, Mark
+from whytoken.graphs import PAG, Mark, node_sort_key
 
 __all__ = [
     "KIND_COLORS",
@@ -143,6 +143,28 @@ def _layout(nodes: Sequence[Hashable], target: Hashable, depth: Mapping[Hashable
     return pos, headers
 
 
+def _tree_edges(edges: Sequence[Any], target: Hashable, depth: Mapping[Hashable, int],
+                keep: Collection[Hashable]) -> list[Any]:
+    """A readable subset of ``edges``: every edge touching the target or ``keep``, plus for every other
+    token one edge to a neighbour one PDS level closer (the one with the smallest node id)."""
+    chosen = [e for e in edges if target in e.nodes or e.u in keep or e.v in keep]
+    covered = {n for e in chosen for n in e.nodes}
+    for node in sorted(depth, key=lambda n: (depth[n], node_sort_key(n))):
+        if node == target or node in keep:
+            continue
+        closer = [e for e in edges if node in e.nodes and depth.get(e.other(node), -9) == depth[node] - 1]
+        if closer and not any(node in e.nodes and depth.get(e.other(node), -9) == depth[node] - 1 for e in chosen):
+            chosen.append(min(closer, key=lambda e: node_sort_key(e.other(node))))
+        covered.add(node)
+    seen: set = set()
+    out = []
+    for e in chosen:
+        if e not in seen:
+            seen.add(e)
+            out.append(e)
+    return out
+
+
 def _box_exit(cx: float, cy: float, dx: float, dy: float, half_w: float, half_h: float) -> tuple[float, float]:
     """Where the ray from a box centre in direction (dx, dy) leaves the box."""
     norm = math.hypot(dx, dy) or 1.0
@@ -179,6 +201,7 @@ def pag_svg(
     max_nodes: int = 48,
     per_column: int = 12,
     row: float = 40.0,
+    max_edges: int = 40,
 ) -> str:
     """The PAG around ``target`` as an SVG string.
 
@@ -202,6 +225,10 @@ def pag_svg(
         Nodes per column before a distance wraps into another column.
     row : float
         Vertical spacing of nodes, in pixels.
+    max_edges : int
+        Above this many edges, draw only a spanning tree along the PDS distances
+        (each token's edge to one neighbour a level closer) plus every edge of
+        the target and of the highlighted tokens.
     """
     chosen = [target] + sorted((n for n in depth if n != target and n in pag),
                                key=lambda n: (n not in highlight, n not in alternatives, depth[n], str(n)))
@@ -215,7 +242,7 @@ def pag_svg(
     ys = [pos[n][1] - 13 for n in nodes] + [pos[n][1] + 13 for n in nodes]
     pad = 22.0
     min_x, max_x = min(xs) - pad, max(xs) + pad
-    min_y, max_y = min(ys) - pad - 22, max(ys) + pad + (18 if hidden else 0)
+    min_y, max_y = min(ys) - pad - 22, max(ys) + pad + 18
     width, height = max_x - min_x, max_y - min_y
     node_set = set(nodes)
     zoom = min(1.5, 760.0 / width) if width < 500 else 1.0  # small graphs are drawn larger
@@ -227,9 +254,15 @@ def pag_svg(
         parts.append(f'<text x="{x:.1f}" y="{min_y + 16:.1f}" text-anchor="middle" font-size="11" '
                      f'fill="#9ca3af" letter-spacing="0.06em">{text.upper()}</text>')
     edge_color = "#475569"
-    for e in pag.edges():
-        if e.u not in node_set or e.v not in node_set:
-            continue
+    edges = [e for e in pag.edges() if e.u in node_set and e.v in node_set]
+    n_all = len(edges)
+    if n_all > max_edges:
+        edges = _tree_edges(edges, target, depth, set(highlight) | set(alternatives))
+    if len(edges) < n_all:
+        parts.append(f'<text x="{max_x - 6:.0f}" y="{max_y - 6:.0f}" text-anchor="end" font-size="11" fill="#6b7280">'
+                     f'{len(edges)} of {n_all} edges drawn: one tree edge per token, and every edge of the target '
+                     'and of the minimal sets</text>')
+    for e in edges:
         (x1, y1), (x2, y2) = pos[e.u], pos[e.v]
         if abs(x1 - x2) < 1.0:  # same column: bow the edge out to the left so it clears the nodes between
             cx, cy = x1 - max(sizes[e.u][0], sizes[e.v][0]) / 2 - 18 - 0.18 * abs(y2 - y1), (y1 + y2) / 2
