@@ -193,9 +193,11 @@ def _explain(trace: Any, target: Any, progress: Progress, model: Any = None, **k
     return result
 
 
-def write_outputs(explanation: Explanation, out: Path, image: Any | None = None) -> dict[str, Path]:
+def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
+                  notes: dict[str, str] | None = None) -> dict[str, Path]:
     """Write ``explanation.json``, ``graph.json``, ``graph.graphml`` and ``report.html`` into ``out``.
 
+    ``image`` and ``notes`` go to the report (see :func:`whytoken.report.render_report`).
     Returns the written paths by name.
     """
     from whytoken.graphs import write_pag
@@ -206,7 +208,7 @@ def write_outputs(explanation: Explanation, out: Path, image: Any | None = None)
     if explanation.pag is not None:
         paths["graph"] = write_pag(explanation.pag, out / "graph.json", format="json")
         paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
-    paths["report"] = write_report(explanation, out / "report.html", image=image)
+    paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
     return paths
 
 
@@ -341,10 +343,12 @@ def demo(
             trace = _trace(adapter, progress, sample.prompt, sample.image, max_new_tokens=1, layers=(-1,))
             target = int(trace.generated[0].position)
             result = _explain(trace, target, progress, layer=-1)
-        paths = write_outputs(result, out, image=sample.image)
         truth = (f"the world says {sample.answer!r} is caused by patch(es) "
-                 f"{', '.join(f'{r},{c}' for r, c in sample.cause_patches) or 'none'} and word(s) "
+                 f"{'; '.join(f'{r},{c}' for r, c in sample.cause_patches) or 'none'} and word(s) "
                  f"{', '.join(sample.cause_word_strings)}")
+        notes = {"scene": f"synthetic world, test sample {seed} ({kind} question)",
+                 "correct answer": sample.answer, "ground truth": truth.split(" is caused by ", 1)[1]}
+        paths = write_outputs(result, out, image=sample.image, notes=notes)
         _print_explanation(result, paths, truth=truth)
         out_console.print(f"[dim]done in {time.perf_counter() - t0:.1f} s[/]")
 

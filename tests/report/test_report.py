@@ -147,3 +147,8 @@ def test_report_renders_in_headless_chromium(image_explanation, scene_image, tmp
     assert red.sum() > 200
     # content in the lower half too: the tables rendered, not just the header
     assert non_background[1100:].mean() > 0.02
+
+
+def test_notes_are_shown_escaped(text_explanation):
+    html = render_report(text_explanation, notes={"ground truth": "word <circle>"})
+    assert "<dt>ground truth</dt><dd>word &lt;circle&gt;</dd>" in html

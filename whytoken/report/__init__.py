@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -88,7 +88,7 @@ def _mean_attention(explanation: Explanation) -> np.ndarray | None:
     return np.mean(np.stack(rows), axis=0)
 
 
-def _context(explanation: Explanation, image: Any | None) -> dict[str, Any]:
+def _context(explanation: Explanation, image: Any | None, notes: Mapping[str, str] | None = None) -> dict[str, Any]:
     e = explanation
     tokens = {t.position: t for t in e.tokens}
     answer = e.explaining_set
@@ -224,11 +224,13 @@ def _context(explanation: Explanation, image: Any | None) -> dict[str, Any]:
         "kind_colors": svg.KIND_COLORS,
         "highlight": svg.HIGHLIGHT,
         "alternative": svg.ALTERNATIVE,
+        "notes": dict(notes or {}),
         "status_class": {"explained": "ok", "not-explained": "warn", "unverified": "info"}.get(e.status, "info"),
     }
 
 
-def render_report(explanation: Explanation, image: Any | None = None) -> str:
+def render_report(explanation: Explanation, image: Any | None = None,
+                  notes: Mapping[str, str] | None = None) -> str:
     """The report as one self-contained HTML string.
 
     Parameters
@@ -237,19 +239,22 @@ def render_report(explanation: Explanation, image: Any | None = None) -> str:
         The result of :func:`whytoken.query.explain` (or one loaded from JSON).
     image : PIL.Image.Image or uint8 array (H, W, 3), optional
         The input image (``trace.images[0]``); without it patches are drawn on a blank canvas.
+    notes : mapping of str to str, optional
+        Extra lines shown under the prompt, e.g. ``{"ground truth": "patch 1,2 and 'cross'"}``.
 
     Returns
     -------
     str
         HTML with inline CSS and figures; no network access is needed to view it.
     """
-    return _environment().get_template("report.html.j2").render(**_context(explanation, image))
+    return _environment().get_template("report.html.j2").render(**_context(explanation, image, notes))
 
 
-def write_report(explanation: Explanation, path: str | Path, image: Any | None = None) -> Path:
+def write_report(explanation: Explanation, path: str | Path, image: Any | None = None,
+                 notes: Mapping[str, str] | None = None) -> Path:
     """Render the report and write it to ``path`` (folders created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(explanation, image=image), encoding="utf-8")
+    path.write_text(render_report(explanation, image=image, notes=notes), encoding="utf-8")
     logger.info("wrote report to %s", path)
     return path
