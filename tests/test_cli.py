@@ -62,10 +62,12 @@ def test_explain_options_reach_the_query(saved_trace, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
                                  "--heads", "1", "--alpha", "0.05", "--target-text", "yes", "--max-range", "1",
-                                 "--out", str(out)])
+                                 "--max-nodes", "6", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    prov = json.loads((out / "explanation.json").read_text())["provenance"]
-    assert prov["heads"] == [1] and prov["alpha"] == 0.05 and prov["max_range"] == 1
+    doc = json.loads((out / "explanation.json").read_text())
+    prov = doc["provenance"]
+    assert prov["heads"] == [1] and prov["alpha"] == 0.05 and prov["max_range"] == 1 and prov["max_nodes"] == 6
+    assert doc["heads"][0]["n_nodes"] == 7  # the target and the 6 most attended tokens
 
 
 @pytest.mark.parametrize("args, message", [

@@ -382,6 +382,8 @@ def explain_command(
     max_set_size: int = typer.Option(DEFAULT_MAX_SET_SIZE, "--max-set-size", help="Largest explaining set tried."),
     max_range: int = typer.Option(DEFAULT_MAX_RANGE, "--max-range", help="Deepest PDS-tree level searched."),
     max_candidates: int = typer.Option(DEFAULT_MAX_CANDIDATES, "--max-candidates", help="Sets verified per size."),
+    max_nodes: Optional[int] = typer.Option(None, "--max-nodes", help="Prune each graph to the target and the N "
+                                            "tokens the predicting position attends to most (default: no pruning)."),
     include_special: bool = typer.Option(False, "--include-special", help="Allow the first token and special "
                                          "tokens in explaining sets."),
     verify: bool = typer.Option(True, "--verify/--no-verify", help="Check candidate sets on the model."),
@@ -402,7 +404,8 @@ def explain_command(
             layer=layer, heads=heads, alpha=alpha, n_samples=n_samples, method=_value(method),
             criterion=_value(criterion),
             fraction=fraction, intervention=intervention, max_set_size=max_set_size, max_range=max_range,
-            max_candidates=max_candidates, include_special=include_special, verify=verify, seed=seed,
+            max_candidates=max_candidates, max_nodes=max_nodes, include_special=include_special, verify=verify,
+            seed=seed,
             target_row=_value(target_row)))
         pil_image = _load_image(image)
         _set_threads()

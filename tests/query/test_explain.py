@@ -135,6 +135,13 @@ def test_max_candidates_truncates(two_causes_trace, kit):
     assert model.sets == [frozenset({5})]
 
 
+def test_max_nodes_prunes_by_the_predicting_rows_attention(two_causes_trace):
+    # the predicting row (position 9) attends to itself (0.9) and to the first position (0.1)
+    result = explain(two_causes_trace, TARGET, layer=1, verify=False, max_nodes=2)
+    assert all(sorted(h.pag.nodes) == [0, 9, TARGET] for h in result.heads)
+    assert result.provenance["max_nodes"] == 2
+
+
 def test_image_patches_carry_their_cells(kit):
     trace = kit.make_trace([{2: 0.5, 7: 0.4, 0: 0.1}], with_image=True)
     result = explain(trace, TARGET, layer=1, model=kit.FakeModel(kit.contains_all({2, 7})))
