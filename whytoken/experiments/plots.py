@@ -120,7 +120,7 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
         ax.plot(np.arange(length), mean, marker="o", markersize=3,
                 label=f"{_setting_label(group[0], varying.get(key[0], []))}  AUC={auc:.3f}")
     action = "removed" if kind == "deletion" else "restored (all others removed)"
-    ax.set_xlabel(f"top-k tokens {action}")
+    ax.set_xlabel(f"top-k tokens {action}; mean over samples with at least k candidates")
     ax.set_ylabel("p(original target token)")
     ax.set_title(f"{kind.capitalize()} curves (n={len({r['sample_id'] for r in rows if r.get(field)})} samples)"
                  if rows and "sample_id" in rows[0] else f"{kind.capitalize()} curves")
