@@ -174,6 +174,7 @@ class SepsetTable(Mapping):
     A read-only :class:`~collections.abc.Mapping` from ``(i, j)`` with
     ``i < j`` to a ``frozenset`` of indices, with cheap bulk insertion of
     empty sets (a learner's level 0 removes most pairs of a sparse graph).
+    Iteration yields ``(i, j)`` with ``i < j``; lookups accept either order.
 
     Examples
     --------
