@@ -106,6 +106,8 @@ __all__ = [
     "write_summary",
     "SUMMARY_COLUMNS",
     "format_cell",
+    "paired_comparison",
+    "paired_markdown",
 ]
 
 logger = logging.getLogger(__name__)
@@ -857,6 +859,76 @@ def summary_markdown(lines: Sequence[Mapping[str, Any]], max_k: int | None = Non
     return "\n".join(out)
 
 
+def paired_comparison(rows: Sequence[Mapping[str, Any]], reference: str = "whytoken",
+                      max_k: int | None = None) -> list[dict[str, Any]]:
+    """Per-sample wins and losses of one method label against every other, on flip size and deletion AUC.
+
+    Rows are paired by (sample, target, probing settings) using each label's
+    first setting (the unswept one when a sweep ran). A flip size not reached
+    within ``max_k`` counts as ``max_k + 1``.
+
+    Returns
+    -------
+    list of dict
+        Per other label: ``n`` pairs, ``flip_smaller``/``flip_equal``/``flip_larger`` (the
+        reference's flip size compared with the other's) and ``auc_lower``/``auc_higher``.
+
+    Examples
+    --------
+    >>> rows = [{"label": l, "sample_id": s, "target": {"generated_index": 0}, "setting_key": "k",
+    ...          "setting": {"intervention": "mask"}, "flip_size": f, "deletion_auc": a, "max_k": 5}
+    ...         for l, s, f, a in [("whytoken", "a", 1, .1), ("random", "a", 3, .5),
+    ...                            ("whytoken", "b", None, .4), ("random", "b", 2, .2)]]
+    >>> c = paired_comparison(rows)[0]
+    >>> c["label"], c["n"], c["flip_smaller"], c["flip_larger"], c["auc_lower"], c["auc_higher"]
+    ('random', 2, 1, 1, 1, 1)
+    """
+    first_key: dict[str, str] = {}
+    for r in rows:
+        first_key.setdefault(r["label"], r["setting_key"])
+    chosen = [r for r in rows if r["setting_key"] == first_key[r["label"]]]
+
+    def pair_key(r: Mapping[str, Any]) -> tuple:
+        probe = r.get("setting", {})
+        return (r["sample_id"], r["target"]["generated_index"], probe.get("intervention"), probe.get("criterion"))
+
+    by_label: dict[str, dict[tuple, Mapping[str, Any]]] = {}
+    for r in chosen:
+        by_label.setdefault(r["label"], {})[pair_key(r)] = r
+    if reference not in by_label:
+        return []
+    ref = by_label[reference]
+    out = []
+    for label in sorted(by_label):
+        if label == reference:
+            continue
+        pairs = [(ref[k], other) for k, other in by_label[label].items() if k in ref]
+        counts = {"flip_smaller": 0, "flip_equal": 0, "flip_larger": 0, "auc_lower": 0, "auc_higher": 0}
+        for a, b in pairs:
+            k = int(max_k if max_k is not None else a.get("max_k", 20))
+            fa = a.get("flip_size") if a.get("flip_size") is not None else k + 1
+            fb = b.get("flip_size") if b.get("flip_size") is not None else k + 1
+            counts["flip_smaller" if fa < fb else "flip_larger" if fa > fb else "flip_equal"] += 1
+            da, db = a.get("deletion_auc"), b.get("deletion_auc")
+            if da is not None and db is not None and da != db:
+                counts["auc_lower" if da < db else "auc_higher"] += 1
+        out.append({"reference": reference, "label": label, "n": len(pairs), **counts})
+    return out
+
+
+def paired_markdown(comparison: Sequence[Mapping[str, Any]]) -> str:
+    """A markdown table of :func:`paired_comparison` (empty string when there is nothing to compare)."""
+    if not comparison:
+        return ""
+    ref = comparison[0]["reference"]
+    out = [f"| {ref} vs | pairs | {ref} flips with fewer | same | more | lower deletion AUC | higher |",
+           "|---|---|---|---|---|---|---|"]
+    for c in comparison:
+        out.append(f"| {c['label']} | {c['n']} | {c['flip_smaller']} | {c['flip_equal']} | {c['flip_larger']} | "
+                   f"{c['auc_lower']} | {c['auc_higher']} |")
+    return "\n".join(out)
+
+
 def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str],
                   max_k: int | None = None, plots: bool = True) -> tuple[Path, ...]:
     """Write ``summary.csv``, ``summary.md`` and (``plots=True``) the PNG plots; return the paths."""
@@ -872,7 +944,9 @@ def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
             writer.writerow({k: ("" if v is None else v) for k, v in line.items()})
     k = max_k if max_k is not None else (rows[0].get("max_k") if rows else None)
     md_path = out / "summary.md"
-    md_path.write_text(summary_markdown(lines, k) + "\n", encoding="utf-8")
+    paired = paired_markdown(paired_comparison(rows, max_k=k))
+    md_path.write_text(summary_markdown(lines, k) + "\n" + (f"\nPer-sample comparison:\n\n{paired}\n" if paired else ""),
+                       encoding="utf-8")
     files = [csv_path, md_path]
     if plots:
         from whytoken.experiments.plots import write_plots
