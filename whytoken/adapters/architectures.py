@@ -206,7 +206,8 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "PaliGemmaForConditionalGeneration": ArchitectureSpec(
         family="paligemma", decoder="model.language_model", attention="layers.{layer}.self_attn",
         text_config="text_config", image_token=("image_token_id", "image_token_index"), image_layout="square",
-        image_inputs=("pixel_values",), derived_inputs=(("token_type_ids", "prefix"),), image_placeholder="{image_token}",
+        image_inputs=("pixel_values",), derived_inputs=(("token_type_ids", "prefix"),),
+        image_placeholder="{image_token}",
         position_offset=1, attention_pattern="prefix-lm",
         notes="prefix-LM: image and prompt attend bidirectionally, generated tokens causally; positions from 1",
     ),

@@ -557,7 +557,8 @@ class ModelAdapter:
         for layer in capture:
             if layer not in captured:
                 raise AttentionCaptureError(
-                    f"the attention module of layer {layer} ({self.spec.decoder}.{self.spec.attention.format(layer=layer)}) "
+                    f"the attention module of layer {layer} "
+                    f"({self.spec.decoder}.{self.spec.attention.format(layer=layer)}) "
                     "was not called during the forward pass; the architecture spec's attention path is wrong"
                 )
         return logits, captured
@@ -816,12 +817,28 @@ class ModelAdapter:
         return self.predict_batch(trace, target, [removed], kind=kind, batch_size=1)[0]
 
     def predict_batch(self, trace: Trace, target: int | str | GeneratedToken,
-                      removal_sets: Iterable[Iterable[int]], kind: str = "mask", batch_size: int = 16
+                      removal_sets: Iterable[Iterable[int]], kind: str = "mask", batch_size: int = 8
                       ) -> list[Prediction]:
         """:meth:`predict` for many removal sets, ``batch_size`` of them per forward pass.
 
         The results equal one-at-a-time :meth:`predict` calls (up to float
-        round-off).
+        round-off). On one CPU thread, SmolLM2-135M with 49 positions ran
+        1.6 sets/s one at a time and 3.7 sets/s with ``batch_size=8`` (larger
+        batches were slower there); on a GPU raise it.
+
+        Parameters
+        ----------
+        trace, target, kind
+            As in :meth:`predict`.
+        removal_sets : iterable of iterables of int
+            One removal set per prediction (an empty set is the unablated run).
+        batch_size : int
+            Removal sets per forward pass.
+
+        Returns
+        -------
+        list of Prediction
+            In the order of ``removal_sets``.
         """
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise InvalidParameterError(f"batch_size must be a positive int, got {batch_size!r}")

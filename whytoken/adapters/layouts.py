@@ -150,7 +150,8 @@ def _box(to_original: Callable[[float, float], tuple[float, float]], x0: float, 
     return bx0, by0, max(bx1, bx0), max(by1, by0)
 
 
-def _scale_geometry(orig_h: int, orig_w: int, proc_h: int, proc_w: int) -> Callable[[float, float], tuple[float, float]]:
+def _scale_geometry(orig_h: int, orig_w: int, proc_h: int, proc_w: int
+                    ) -> Callable[[float, float], tuple[float, float]]:
     def to_original(x: float, y: float) -> tuple[float, float]:
         return x * orig_w / proc_w, y * orig_h / proc_h
 
@@ -226,7 +227,8 @@ def anyres_layout(model: Any, processor: Any, image: np.ndarray, inputs: Mapping
 
     base_map = _scale_geometry(height, width, side, side)
     best_h, best_w = select_best_resolution((height, width), config.image_grid_pinpoints)
-    new_h, new_w = get_patch_output_size(np.zeros((height, width, 3)), (best_h, best_w), input_data_format="channels_last")
+    new_h, new_w = get_patch_output_size(np.zeros((height, width, 3)), (best_h, best_w),
+                                         input_data_format="channels_last")
     paste_y, paste_x = (best_h - new_h) // 2, (best_w - new_w) // 2
 
     def hires_map(x: float, y: float) -> tuple[float, float]:

@@ -230,10 +230,11 @@ def load_model(path_or_model: Any, processor: Any = None, device: str | torch.de
 
     Examples
     --------
-    >>> load_model("no-such-model")
-    Traceback (most recent call last):
-    ...
-    whytoken.errors.UnknownModelError: 'no-such-model' is neither a packaged model (smollm2-135m-instruct, whytoken-demo) nor a checkpoint directory; pass one of those names or a directory containing config.json
+    >>> try:
+    ...     load_model("no-such-model")
+    ... except UnknownModelError as err:
+    ...     print(str(err)[:72])
+    'no-such-model' is neither a packaged model (smollm2-135m-instruct, whyt
     """
     source: str | None = None
     if isinstance(path_or_model, (str, os.PathLike)):

@@ -372,7 +372,9 @@ class Trace:
             if not isinstance(position, Position):
                 raise SchemaError(f"positions[{i}] must be a Position, got {type(position).__name__}")
             if position.index != i:
-                raise SchemaError(f"positions[{i}] has index {position.index}; positions must be listed in order 0..n-1")
+                raise SchemaError(
+                    f"positions[{i}] has index {position.index}; positions must be listed in order 0..n-1"
+                )
         n = len(positions)
         object.__setattr__(self, "positions", positions)
         generated = tuple(self.generated)
