@@ -169,6 +169,21 @@ def render(rows: list[Row], markdown: bool) -> str:
     return "\n".join(out)
 
 
+def source_revision() -> str:
+    """The git commit of the checkout, flagged when whytoken/ has uncommitted changes."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "whytoken"], cwd=root, capture_output=True,
+                               text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown revision"
+    return f"commit {head}" + (" + uncommitted changes in whytoken/" if dirty else "")
+
+
 def environment() -> str:
     try:
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -180,7 +195,7 @@ def environment() -> str:
     return (f"{datetime.datetime.now().isoformat(timespec='seconds')}; {platform.platform()}; "
             f"{platform.processor() or platform.machine()}; {os.cpu_count()} CPUs; load average {load}; "
             f"Python {platform.python_version()}; numpy {np.__version__}; causal-learn {version('causal-learn')}; "
-            f"single thread (OMP/MKL/OpenBLAS = 1)")
+            f"single thread (OMP/MKL/OpenBLAS = 1); {source_revision()}")
 
 
 def parse_list(text: str, kind) -> list:
