@@ -340,7 +340,9 @@ def demo(
         sample = generate("test", 1, seed=seed, kinds=(kind,))[0]
         with _progress() as progress:
             adapter = _load_model("whytoken-demo", progress)
-            trace = _trace(adapter, progress, sample.prompt, sample.image, max_new_tokens=1, layers=(-1,))
+            # the world's prompt is already in the model's format ("<image> question answer :")
+            trace = _trace(adapter, progress, sample.prompt, sample.image, max_new_tokens=1, layers=(-1,),
+                           chat_template=False)
             target = int(trace.generated[0].position)
             result = _explain(trace, target, progress, layer=-1)
         truth = (f"the world says {sample.answer!r} is caused by patch(es) "
