@@ -110,3 +110,17 @@ def test_data_types_import_without_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True"]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "bfloat16"])
+def test_dtype_and_device_arguments(dtype):
+    import numpy as np
+    import torch
+
+    model, tokenizer = tiny_llava(seed=4)
+    adapter = load_model(model, tokenizer, device="cpu", dtype=getattr(torch, dtype))
+    assert adapter.dtype == getattr(torch, dtype) and adapter.model_info()["dtype"] == dtype
+    trace = adapter.trace(random_image(32, 40), "what is the cat", max_new_tokens=2, stop_at_eos=False)
+    attention = trace.attentions[adapter.n_layers - 1]
+    assert attention.dtype == np.float32 and np.isfinite(attention).all()
+    assert adapter.predict(trace, -1, removed=[1, 2], kind="pixel").kind == "pixel"
