@@ -352,7 +352,8 @@ def demo(
                  "correct answer": sample.answer, "ground truth": truth.split(" is caused by ", 1)[1]}
         paths = write_outputs(result, out, image=sample.image, notes=notes)
         _print_explanation(result, paths, truth=truth)
-        out_console.print(f"[dim]done in {time.perf_counter() - t0:.1f} s[/]")
+        out_console.print(f"[dim]demo done in {time.perf_counter() - t0:.1f} s (model load, trace, graphs, "
+                          "verification and outputs; Python and library imports not included)[/]")
 
 
 @app.command("explain")
