@@ -410,7 +410,7 @@ def _annotate(pag: PAG, tokens: Mapping[int, TokenInfo], meta: Mapping[str, Any]
     return out
 
 
-def _learn_head(R: np.ndarray, head: int, nodes: list[int], target_pos: int, tokens: Mapping[int, TokenInfo],
+def _learn_head(R: np.ndarray, head: int, nodes: list[int], root: int, tokens: Mapping[int, TokenInfo],
                 n_samples: int, alpha: float, method: str, max_cond_size: int | None, max_range: int | None,
                 ordered: bool) -> _HeadWork:
     from whytoken.causal import PartialCorrelationTest, learn_pag
@@ -425,10 +425,10 @@ def _learn_head(R: np.ndarray, head: int, nodes: list[int], target_pos: int, tok
     result = learn_pag(ci_test, nodes, method=method, order=nodes if ordered else None, max_cond_size=max_cond_size)
     seconds = time.perf_counter() - start
     pag = _annotate(result.pag, tokens, {"head": head, "method": method, "alpha": alpha, "n_samples": n_samples})
-    tree = pds_tree(pag, target_pos, max_depth=max_range)
+    tree = pds_tree(pag, root, max_depth=max_range)
     depth = {int(n): int(d) for n, d in tree.depth.items()}
     before = ci_test.n_tests
-    p_values = {pos: float(ci_test.test(pos, target_pos, ()).p_value) for pos, d in depth.items() if d > 0}
+    p_values = {pos: float(ci_test.test(pos, root, ()).p_value) for pos, d in depth.items() if d > 0}
     ci_test.n_tests = before  # report the learner's tests only
     return _HeadWork(head, pag, ci_test, int(result.n_tests), seconds, depth, p_values)
 
@@ -503,8 +503,9 @@ def explain(
         Allow the first position (attention sink) and special/template tokens in
         explaining sets.
     seed : int, default 0
-        Recorded in the provenance and passed on to interventions that draw
-        random numbers.
+        Recorded in the provenance. Nothing in the query is random and the
+        built-in interventions are deterministic; the seed documents runs that
+        use a stochastic intervention of your own.
     intervention : str, default "mask"
         Removal kind, from the adapter's ``list_interventions()``.
     max_candidates : int, default 256
