@@ -279,7 +279,8 @@ def learn_pag(
     LearnResult
     """
     nodes = list(nodes)
-    missing = [n for n in nodes if n not in set(ci_test.nodes)]
+    known = set(ci_test.nodes)
+    missing = [n for n in nodes if n not in known]
     if missing:
         raise NodeNotFoundError(
             f"node(s) {missing[:10]} are not among the CI test's {len(ci_test.nodes)} nodes; "

@@ -78,6 +78,9 @@ __all__ = ["ICD", "OrderedICD"]
 
 logger = logging.getLogger(__name__)
 
+#: p-values within this relative distance of an edge's largest one count as tied.
+_TIE_RTOL = 1e-9
+
 
 # ---------------------------------------------------------------------------------------------- CI access
 class _Tester:
@@ -130,7 +133,8 @@ class _ICDRun:
         self.tail_completeness = tail_completeness
         self.tie_key = tie_key  # per local index: a value-based sort key for tie-breaking
         self.adj = ~np.eye(n, dtype=bool)
-        self.sepsets = SepsetTable(n)
+        self.sepsets = SepsetTable(n)  # what orientation reads
+        self.reported: dict[tuple[int, int], tuple[int, ...]] = {}  # where that differs from the reported set
         self.marks = self._base_marks()
         self.level_times: list[float] = []
 
@@ -190,21 +194,37 @@ class _ICDRun:
         self.level_times[-1] += time.perf_counter() - t0
 
     def _remove(self, ex: np.ndarray, ey: np.ndarray, zs: np.ndarray, p: np.ndarray, indep: np.ndarray) -> int:
-        """Remove every edge with an independent candidate; keep its max-p set as the sepset."""
+        """Remove every edge with an independent candidate; its separating set is the one of largest p-value.
+
+        Ties in that p-value (duplicated variables make them; rounding is
+        absorbed by a relative tolerance of ``_TIE_RTOL``) are broken
+        by node value for the reported set, but orientation must not depend
+        on that choice, so it reads the union of the tied sets: a node in any
+        of them counts as separating. With a perfect oracle every separating
+        set of an unshielded or discriminated triple agrees on its middle
+        node, so the union changes nothing there.
+        """
         hits = np.flatnonzero(indep)
         if hits.size == 0:
             return 0
-        best: dict[tuple[int, int], tuple[tuple, tuple[int, ...]]] = {}
-        for k in hits.tolist():
-            key = (int(ex[k]), int(ey[k]))
-            z = tuple(int(v) for v in zs[k])
-            rank_key = (-float(p[k]), sorted(self.tie_key[v] for v in z))
-            cur = best.get(key)
-            if cur is None or rank_key < cur[0]:
-                best[key] = (rank_key, z)
-        for (x, y), (_, z) in best.items():
+        top: dict[tuple[int, int], float] = {}
+        keys = list(zip(ex[hits].tolist(), ey[hits].tolist()))
+        ps = p[hits].tolist()
+        for key, pk in zip(keys, ps):
+            if pk > top.get(key, -1.0):
+                top[key] = pk
+        # p-values equal up to rounding tie: permuting nodes permutes the arithmetic of a solve
+        best: dict[tuple[int, int], list[tuple[int, ...]]] = {}
+        for key, pk, k in zip(keys, ps, hits.tolist()):
+            if pk >= top[key] * (1.0 - _TIE_RTOL):
+                best.setdefault(key, []).append(tuple(int(v) for v in zs[k]))
+        for (x, y), tied in best.items():
             self.adj[x, y] = self.adj[y, x] = False
-            self.sepsets.add(x, y, z)
+            if len(tied) == 1:
+                self.sepsets.add(x, y, tied[0])
+            else:
+                self.sepsets.add(x, y, {v for z in tied for v in z})
+                self.reported[(x, y)] = min(tied, key=lambda z: sorted(self.tie_key[v] for v in z))
         return len(best)
 
     # ------------------------------------------------------------------ ICD-Sep candidates
@@ -260,32 +280,37 @@ class _ICDRun:
         if r == 1:
             return self._candidates_order1(ex, ey, pa)
         nb: list[set[int]] = [set() for _ in range(self.n)]
-        for i, j in zip(*(v.tolist() for v in np.nonzero(self.adj))):
+        mk: list[dict[int, int]] = [{} for _ in range(self.n)]
+        rows, cols = np.nonzero(self.adj)
+        for i, j, mark in zip(rows.tolist(), cols.tolist(), self.marks[rows, cols].tolist()):
             nb[i].add(j)
-        mk = self.marks.tolist()
+            mk[i][j] = mark
         # usable[e, z]: z may condition edge e (an allowed possible ancestor of x or y)
         usable = (pa[:, ex] | pa[:, ey]).T
         if self.rank is not None:
             usable &= self.rank[None, :] < np.maximum(self.rank[ex], self.rank[ey])[:, None]
         usable[np.arange(ex.size), ex] = False
         usable[np.arange(ex.size), ey] = False
+        edge_usable: list[set[int]] = [set() for _ in range(ex.size)]
+        for e, z in zip(*(v.tolist() for v in np.nonzero(usable))):
+            edge_usable[e].add(z)
         # legality of a set does not depend on the edge, so enumerate once per root over the
         # union of what its edges may use, then keep, per edge, the sets inside its own mask
-        root_mask: dict[int, np.ndarray] = {}
+        root_usable: dict[int, set[int]] = {}
         for k, (x, y) in enumerate(zip(ex.tolist(), ey.tolist())):
-            for root in (x, y):
-                cur = root_mask.get(root)
-                root_mask[root] = usable[k].copy() if cur is None else (cur | usable[k])
-        root_sets = {
-            root: _icd_sep_sets(root, r, set(np.flatnonzero(mask).tolist()), nb, mk)
-            for root, mask in root_mask.items()
-        }
+            if len(edge_usable[k]) < r:
+                continue
+            root_usable.setdefault(x, set()).update(edge_usable[k])
+            root_usable.setdefault(y, set()).update(edge_usable[k])
+        root_sets = {root: _icd_sep_sets(root, r, allowed, nb, mk) for root, allowed in root_usable.items()}
         out_x: list[int] = []
         out_y: list[int] = []
         out_z: list[tuple[int, ...]] = []
         for k, (x, y) in enumerate(zip(ex.tolist(), ey.tolist())):
-            ok = usable[k]
-            sets = {z for root in (x, y) for z in root_sets[root] if all(ok[v] for v in z)}
+            ok = edge_usable[k]
+            if len(ok) < r:
+                continue
+            sets = {z for root in (x, y) for z in root_sets[root] if ok.issuperset(z)}
             for z in sorted(sets):
                 out_x.append(x)
                 out_y.append(y)
@@ -320,9 +345,10 @@ class _ICDRun:
 class _LabelledSepsets(Mapping):
     """``frozenset({u, v}) -> tuple`` of node labels, read lazily from a :class:`SepsetTable`."""
 
-    def __init__(self, table: SepsetTable, labels: list[Hashable]) -> None:
+    def __init__(self, table: SepsetTable, labels: list[Hashable], reported: dict[tuple[int, int], tuple[int, ...]]) -> None:
         self._table = table
         self._labels = labels
+        self._reported = reported
         self._index = {v: i for i, v in enumerate(labels)}
 
     def __getitem__(self, key: frozenset) -> tuple:
@@ -331,7 +357,10 @@ class _LabelledSepsets(Mapping):
             i, j = self._index[u], self._index[v]
         except (TypeError, ValueError, KeyError):
             raise KeyError(key) from None
-        sep = self._table.get((min(i, j), max(i, j)))
+        pair = (min(i, j), max(i, j))
+        sep = self._reported.get(pair)
+        if sep is None:
+            sep = self._table.get(pair)
         if sep is None:
             raise KeyError(key)
         return tuple(self._labels[k] for k in sorted(sep))
@@ -431,9 +460,11 @@ class ICD(Learner):
             run.run()
         else:
             run.level_times.append(0.0)
-        pag = PAG.from_mark_matrix(run.marks, local)
-        pag = pag.subgraph(nodes)  # keep the caller's node order for display
-        sepsets = _LabelledSepsets(run.sepsets, local)
+        to_local = {v: i for i, v in enumerate(local)}
+        idx = np.array([to_local[v] for v in nodes], dtype=np.intp)
+        # the caller's node order is kept for display
+        pag = PAG.from_mark_matrix(run.marks[np.ix_(idx, idx)], nodes)
+        sepsets = _LabelledSepsets(run.sepsets, local, run.reported)
         params: dict[str, Any] = self.get_params()
         if hasattr(ci_test, "alpha"):
             params["alpha"] = getattr(ci_test, "alpha")
@@ -477,7 +508,9 @@ class OrderedICD(ICD):
         return np.array([pos[n] for n in nodes], dtype=np.intp)
 
 
-def _icd_sep_sets(root: int, r: int, usable: set[int], nb: list[set[int]], mk: list[list[int]]) -> list[tuple[int, ...]]:
+def _icd_sep_sets(
+    root: int, r: int, usable: set[int], nb: list[set[int]], mk: list[dict[int, int]]
+) -> list[tuple[int, ...]]:
     """All ICD-Sep sets of size ``r`` around ``root`` made of ``usable`` nodes.
 
     A set Z is legal when every node of Z is reached from ``root`` by a PDS

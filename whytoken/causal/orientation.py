@@ -79,17 +79,26 @@ def _key(i: int, j: int) -> tuple[int, int]:
     return (i, j) if i < j else (j, i)
 
 
+class _Row(dict):
+    """Marks from one node: ``row[j]`` is the mark at j's end, 0 when not adjacent."""
+
+    def __missing__(self, key: int) -> int:
+        return 0
+
+
 class _Graph:
     """Read-only helpers over a snapshot of a mark matrix."""
 
     def __init__(self, m: np.ndarray) -> None:
-        # Python lists: scalar access to numpy arrays is several times slower
-        self.m: list[list[int]] = m.tolist()
+        # Python containers over the edges only: scalar access to numpy arrays is several
+        # times slower, and the graphs learners orient are sparse
         n = m.shape[0]
+        self.m: list[_Row] = [_Row() for _ in range(n)]
         self.nbrs: list[list[int]] = [[] for _ in range(n)]
         rows, cols = np.nonzero(m)
-        for i, j in zip(rows.tolist(), cols.tolist()):
+        for i, j, mark in zip(rows.tolist(), cols.tolist(), m[rows, cols].tolist()):
             self.nbrs[i].append(j)
+            self.m[i][j] = mark
         self.nbr_sets: list[set[int]] = [set(nb) for nb in self.nbrs]
         #: nodes with at least one / two neighbours (the only ones rules can touch)
         self.active: list[int] = [i for i in range(n) if self.nbrs[i]]
@@ -199,6 +208,15 @@ class SepsetTable(Mapping):
         self._ids[x, y] = self._ids[y, x] = len(self._sets)
         self._sets.append(frozenset(int(v) for v in sep))
 
+    def separates_many(self, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
+        """For each k: 1 if ``zs[k]`` is in the separating set of ``(xs[k], ys[k])``, 0 if not, -1 if none is recorded."""
+        ids = self._ids[xs, ys]
+        out = np.where(ids < 0, -1, 0).astype(np.int8)
+        for k in np.flatnonzero(ids > 0).tolist():
+            if int(zs[k]) in self._sets[ids[k]]:
+                out[k] = 1
+        return out
+
     def get(self, key: tuple[int, int], default: Any = None) -> Any:
         k = self._ids[key[0], key[1]]
         return default if k < 0 else self._sets[k]
@@ -252,21 +270,31 @@ def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
     """
     m = np.array(marks, dtype=np.int8, copy=True)
     g = _Graph(m)
-    heads: list[tuple[int, int]] = []
+    ta: list[int] = []
+    tb: list[int] = []
+    tc: list[int] = []
     for b in g.active2:
         nb = g.nbrs[b]
         for k, a in enumerate(nb):
             near_a = g.nbr_sets[a]
             for c in nb[k + 1 :]:
-                if c in near_a:
-                    continue
-                sep = sepsets.get(_key(a, c))
-                if sep is not None and b not in sep:
-                    heads.append((a, b))
-                    heads.append((c, b))
-    if heads:
-        idx = np.asarray(heads, dtype=np.intp)
-        m[idx[:, 0], idx[:, 1]] = ARROW
+                if c not in near_a:
+                    ta.append(a)
+                    tb.append(b)
+                    tc.append(c)
+    if not ta:
+        return m
+    a_arr, b_arr, c_arr = (np.asarray(v, dtype=np.intp) for v in (ta, tb, tc))
+    if isinstance(sepsets, SepsetTable):
+        verdict = sepsets.separates_many(a_arr, c_arr, b_arr)
+    else:
+        verdict = np.empty(a_arr.size, dtype=np.int8)
+        for k, (a, b, c) in enumerate(zip(ta, tb, tc)):
+            sep = sepsets.get(_key(a, c))
+            verdict[k] = -1 if sep is None else int(b in sep)
+    hit = verdict == 0  # a separating set is known and b is not in it
+    m[a_arr[hit], b_arr[hit]] = ARROW
+    m[c_arr[hit], b_arr[hit]] = ARROW
     return m
 
 
@@ -460,17 +488,19 @@ def _rule10(g: _Graph, out: list) -> None:
 _RULES = {1: _rule1, 2: _rule2, 3: _rule3, 5: _rule5, 6: _rule6, 7: _rule7, 8: _rule8, 9: _rule9, 10: _rule10}
 
 
-def _apply(m: np.ndarray, proposals: list[tuple[int, int, int]]) -> bool:
-    """Apply proposals to circles only; arrowheads win conflicts. Returns whether anything changed."""
+def _apply(m: np.ndarray, g: _Graph, proposals: list[tuple[int, int, int]]) -> bool:
+    """Apply proposals to circles only (in ``m`` and ``g``); arrowheads win conflicts. Returns whether anything changed."""
     chosen: dict[tuple[int, int], int] = {}
+    rows = g.m
     for i, j, mark in proposals:
-        if m[i, j] != CIRCLE:
+        if rows[i][j] != CIRCLE:
             continue
         prev = chosen.get((i, j))
         if prev is None or (prev != mark and mark == ARROW):
             chosen[(i, j)] = mark
     for (i, j), mark in chosen.items():
         m[i, j] = mark
+        rows[i][j] = mark
     return bool(chosen)
 
 
@@ -515,15 +545,15 @@ def apply_rules(
     m = np.array(marks, dtype=np.int8, copy=True)
     _check_marks(m)
     limit = m.shape[0] ** 2 + 1 if max_rounds is None else int(max_rounds)
+    g = _Graph(m)  # adjacency never changes below; marks are updated in place between rounds
     for _ in range(limit):
-        g = _Graph(m.copy())
         proposals: list[tuple[int, int, int]] = []
-        for r in rule_list:
+        for r in rule_list:  # every rule reads the graph as it stood at the start of the round
             if r == 4:
                 _rule4(g, sepsets, proposals)
             else:
                 _RULES[r](g, proposals)
-        if not _apply(m, proposals):
+        if not _apply(m, g, proposals):
             break
     return m
 
