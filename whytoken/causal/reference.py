@@ -336,13 +336,25 @@ def pag_by_enumeration(dag: Any, observed: Sequence[Hashable], max_edges: int = 
         for size in range(len(rest) + 1):
             for cond in itertools.combinations(rest, size):
                 truth[(i, j, frozenset(cond))] = oracle.is_independent(obs[i], obs[j], [obs[k] for k in cond])
+    # Markov equivalent MAGs share their unshielded colliders: a cheap filter before the full check
+    adj = np.zeros((n, n), dtype=bool)
+    for i, j in edges:
+        adj[i, j] = adj[j, i] = True
+    unshielded = [(a, b, c) for b in range(n) for a, c in itertools.combinations(np.flatnonzero(adj[b]).tolist(), 2)
+                  if not adj[a, c]]
+    true_m = mag_from_dag(dag, obs).to_mark_matrix(obs)
+
+    def colliders(m: np.ndarray) -> list[bool]:
+        return [bool(m[a, b] == ARROW and m[c, b] == ARROW) for a, b, c in unshielded]
+
+    want = colliders(true_m)
     members: list[np.ndarray] = []
     kinds = ((TAIL, ARROW), (ARROW, TAIL), (ARROW, ARROW))
     for choice in itertools.product(kinds, repeat=len(edges)):
         m = np.zeros((n, n), dtype=np.int8)
         for (i, j), (at_i, at_j) in zip(edges, choice):
             m[j, i], m[i, j] = at_i, at_j
-        if not _is_ancestral(n, m):
+        if colliders(m) != want or not _is_ancestral(n, m):
             continue
         candidate = DSeparationOracle(_mixed_to_dag(n, m), range(n))
         if all(candidate.is_independent(i, j, cond) == sep for (i, j, cond), sep in truth.items()):
