@@ -58,6 +58,7 @@ True
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import functools
 import io
@@ -270,9 +271,9 @@ class _CausalLearnLearner(Learner):
         return LearnResult(pag=pag, sepsets=sepsets, n_tests=bridge.n_tests, level_times=(seconds,),
                            method=self.name, params=params)
 
+    @abc.abstractmethod
     def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> Any:
         """Run the causal-learn search; return its ``GeneralGraph``."""
-        raise NotImplementedError
 
 
 @register_learner("fci")
