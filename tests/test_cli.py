@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from tests.adapters import tiny
+from tests.query import fakes
 from whytoken.cli import app, main
 from whytoken.graphs import list_formats, read_pag
 from whytoken.query import Explanation, list_criteria
@@ -17,19 +16,9 @@ from whytoken.query import Explanation, list_criteria
 runner = CliRunner()
 
 
-def _fakes():
-    name = "whytoken_test_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "query" / "fakes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture
 def saved_trace(tmp_path):
-    trace = _fakes().make_trace([{3: 0.5, 7: 0.4, 0: 0.1}, {5: 0.9, 0: 0.1}], with_image=True)
+    trace = fakes.make_trace([{3: 0.5, 7: 0.4, 0: 0.1}, {5: 0.9, 0: 0.1}], with_image=True)
     folder = tmp_path / "trace"
     folder.mkdir()
     trace.save(folder / "trace.safetensors")
@@ -132,20 +121,10 @@ def test_main_returns_exit_codes(saved_trace, tmp_path):
                  "--out", str(tmp_path / "o")]) == 2
 
 
-def _tiny():
-    name = "whytoken_test_tiny_models"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / "adapters" / "tiny.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.mark.slow
 def test_trace_then_explain_a_checkpoint_directory(tmp_path):
     pytest.importorskip("torch")
-    model, tokenizer = _tiny().tiny_llama(seed=3)
+    model, tokenizer = tiny.tiny_llama(seed=3)
     ckpt = tmp_path / "ckpt"
     model.save_pretrained(ckpt)
     tokenizer.save_pretrained(ckpt)

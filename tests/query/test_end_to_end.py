@@ -9,26 +9,13 @@ the candidates tried, and the result survives JSON and renders as a report.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
+from tests.adapters import tiny
 from whytoken.query import Explanation, explain
 from whytoken.report import render_report
 
 torch = pytest.importorskip("torch")
-
-
-def _tiny():
-    name = "whytoken_test_tiny_models"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "adapters" / "tiny.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def check_invariants(result: Explanation, trace, adapter) -> None:
@@ -64,7 +51,6 @@ def check_invariants(result: Explanation, trace, adapter) -> None:
 def test_tiny_llava(tmp_path):
     from whytoken.adapters import load_model
 
-    tiny = _tiny()
     model, processor = tiny.tiny_llava(seed=1)
     adapter = load_model(model, processor)
     trace = adapter.trace(image=tiny.random_image(32, 32), prompt="what color is the cat", max_new_tokens=2,
@@ -85,7 +71,6 @@ def test_tiny_llama_saved_trace_needs_model(tmp_path):
     from whytoken.adapters.trace import Trace
     from whytoken.errors import ExplanationError
 
-    tiny = _tiny()
     model, tokenizer = tiny.tiny_llama(seed=3)
     adapter = load_model(model, tokenizer)
     trace = adapter.trace(prompt="the cat sits on the mat and the dog sees the", max_new_tokens=2, layers=(-1,),

@@ -2,44 +2,30 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.query import fakes
 from whytoken.query import Explanation, explain
 from whytoken.report import render_report, token_label, write_report
 from whytoken.report.svg import pag_svg
 
 
-def _fakes():
-    name = "whytoken_test_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "query" / "fakes.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.fixture(scope="module")
 def image_explanation():
     """Patch (0, 1) and the word ' left' both explain the target; heads disagree on the rest."""
-    f = _fakes()
-    trace = f.make_trace([{2: 0.5, 7: 0.4, 0: 0.1}, {3: 0.5, 7: 0.4, 0: 0.1}, {5: 0.9, 0: 0.1}], with_image=True)
-    return explain(trace, f.TARGET, layer=1, model=f.FakeModel(f.intersects({2, 7})))
+    trace = fakes.make_trace([{2: 0.5, 7: 0.4, 0: 0.1}, {3: 0.5, 7: 0.4, 0: 0.1}, {5: 0.9, 0: 0.1}], with_image=True)
+    return explain(trace, fakes.TARGET, layer=1, model=fakes.FakeModel(fakes.intersects({2, 7})))
 
 
 @pytest.fixture(scope="module")
 def text_explanation():
-    f = _fakes()
-    trace = f.make_trace([{3: 0.5, 7: 0.4, 0: 0.1}])
-    return explain(trace, f.TARGET, layer=1, model=f.FakeModel(f.contains_all({3, 7})))
+    trace = fakes.make_trace([{3: 0.5, 7: 0.4, 0: 0.1}])
+    return explain(trace, fakes.TARGET, layer=1, model=fakes.FakeModel(fakes.contains_all({3, 7})))
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +65,8 @@ def test_text_only_report_has_no_image_card(text_explanation, tmp_path):
 
 
 def test_not_explained_report_says_so():
-    f = _fakes()
-    trace = f.make_trace([{3: 0.9, 0: 0.1}])
-    e = explain(trace, f.TARGET, layer=1, model=f.FakeModel(f.intersects({9})), max_set_size=1)
+    trace = fakes.make_trace([{3: 0.9, 0: 0.1}])
+    e = explain(trace, fakes.TARGET, layer=1, model=fakes.FakeModel(fakes.intersects({9})), max_set_size=1)
     html = render_report(e)
     assert "not-explained" in html and "No explanation found" in html
 
