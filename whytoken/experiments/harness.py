@@ -746,7 +746,7 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
     with a verified explaining set, whytoken only), ``forward_passes``,
     ``set_size`` (mean verified explaining-set size, whytoken only), ``exhaustive_passes`` (interventions an
     exhaustive search over the same candidates would need, whytoken only), ``seconds``. Lines are ordered by label,
-    then setting; settings swept over single heads add a post-hoc "best head" line.
+    then setting (the one with only default parameters first); settings swept over single heads add a post-hoc "best head" line.
 
     Examples
     --------
@@ -760,8 +760,12 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
     for r in rows:
         groups.setdefault((r["label"], r["setting_key"]), []).append(r)
     out = []
-    for (label, key), group in sorted(groups.items(), key=lambda kv: (kv[0][0], json.dumps(kv[1][0]["setting"],
-                                                                                          sort_keys=True, default=str))):
+    def order(item: tuple) -> tuple:
+        (label, _), group = item
+        text = _setting_text(group[0]["setting"], group[0]["method"])
+        return (label, text != "", json.dumps(group[0]["setting"], sort_keys=True, default=str))
+
+    for (label, key), group in sorted(groups.items(), key=order):
         first = group[0]
         k = int(max_k if max_k is not None else first.get("max_k", 20))
         line: dict[str, Any] = {"label": label, "method": first["method"],

@@ -14,8 +14,8 @@ switch), so they work in worker processes and notebooks alike.
     ``K`` in a separate bar.
 ``metric_vs_<param>.png``
     For every parameter that takes several values within one method (alpha,
-    n_samples, layer, heads, learner, intervention, ...): flip rate, mean
-    deletion AUC and forward passes against the parameter; methods that do
+    n_samples, layer, heads, learner, intervention, ...): mean flip size,
+    mean deletion AUC and forward passes against the parameter; methods that do
     not vary it are drawn as horizontal reference lines.
 
 Examples
@@ -45,6 +45,7 @@ __all__ = [
     "plot_flip_sizes",
     "plot_metric_vs_parameter",
     "varying_parameters",
+    "modal_slice",
     "write_plots",
 ]
 
@@ -175,16 +176,49 @@ def _value_key(v: Any) -> tuple:
     return (1, json.dumps(v, sort_keys=True, default=str))
 
 
+def modal_slice(rows: Sequence[Mapping[str, Any]], parameter: str) -> list[Mapping[str, Any]]:
+    """The rows of one method whose other setting keys take their most common value.
+
+    In a one-factor-at-a-time sweep the defaults are the most common values
+    (each appears in every other grid), so this is the slice that varies only
+    ``parameter``; in a full grid it is one cross-section. Frequencies count
+    distinct settings, not rows.
+
+    Examples
+    --------
+    >>> rows = [{"setting": {"alpha": a, "learner": l}} for a, l in
+    ...         [(0.01, "icd"), (0.05, "icd"), (0.2, "icd"), (0.01, "pc"), (0.01, "fci")]]
+    >>> [(r["setting"]["alpha"], r["setting"]["learner"]) for r in modal_slice(rows, "alpha")]
+    [(0.01, 'icd'), (0.05, 'icd'), (0.2, 'icd')]
+    """
+    settings = {json.dumps(r.get("setting", {}), sort_keys=True, default=str): r.get("setting", {}) for r in rows}
+    counts: dict[str, dict[str, int]] = {}
+    for setting in settings.values():
+        for key, value in setting.items():
+            if key != parameter:
+                text = json.dumps(value, sort_keys=True, default=str)
+                counts.setdefault(key, {})[text] = counts.setdefault(key, {}).get(text, 0) + 1
+    mode = {key: max(values.items(), key=lambda kv: kv[1])[0] for key, values in counts.items()}
+    return [r for r in rows if all(json.dumps(r.get("setting", {}).get(key), sort_keys=True, default=str) == text
+                                   for key, text in mode.items())]
+
+
 def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
                              path: str | os.PathLike[str], max_k: int | None = None) -> Path | None:
-    """Flip rate, deletion AUC and forward passes against one swept parameter (None if nothing varies)."""
+    """Mean flip size, deletion AUC and forward passes against one swept parameter (None if nothing varies).
+
+    Each method contributes the slice of its rows where every other setting key
+    has its most common value (:func:`modal_slice`); methods that do not vary
+    the parameter are drawn as dashed reference lines.
+    """
     varying = varying_parameters(rows)
     movers = [label for label, keys in varying.items() if parameter in keys]
     if not movers:
         return None
     k = int(max_k if max_k is not None else max(r.get("max_k", 20) for r in rows))
-    metrics = [("flip rate (<= K)", lambda g: np.mean([r.get("flip_size") is not None and r["flip_size"] <= k
-                                                         for r in g]) if any("flip_size" in r for r in g) else np.nan),
+    metrics = [("flip size (mean; unflipped = K+1)",
+                lambda g: np.mean([r["flip_size"] if r.get("flip_size") is not None else k + 1 for r in g])
+                if any("flip_size" in r for r in g) else np.nan),
                ("deletion AUC", lambda g: np.nanmean([r["deletion_auc"] if r.get("deletion_auc") is not None
                                                       else np.nan for r in g])),
                ("forward passes", lambda g: np.nanmean([_cost(r, "forward_passes") for r in g]))]
@@ -197,8 +231,9 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a metric missing for a method gives NaN, not a warning
         for ax, (title, fn) in zip(axes, metrics):
-            for label in sorted({r["label"] for r in rows}):
-                group_rows = [r for r in rows if r["label"] == label]
+            for index, label in enumerate(sorted({r["label"] for r in rows})):
+                group_rows = modal_slice([r for r in rows if r["label"] == label], parameter)
+                color = f"C{index % 10}"
                 if label in movers:
                     xs, ys = [], []
                     for i, v in enumerate(values):
@@ -206,11 +241,11 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
                         if sel:
                             xs.append(json.loads(v) if numeric else i)
                             ys.append(fn(sel))
-                    ax.plot(xs, ys, marker="o", label=label)
+                    ax.plot(xs, ys, marker="o", label=label, color=color)
                 else:
                     y = fn(group_rows)
                     if not (isinstance(y, float) and math.isnan(y)):
-                        ax.axhline(y, linestyle="--", linewidth=1, alpha=0.7, label=label, color=None)
+                        ax.axhline(y, linestyle="--", linewidth=1, alpha=0.8, label=label, color=color)
             if numeric:
                 positive = [json.loads(v) for v in values if json.loads(v) > 0]
                 if len(positive) == len(values) and max(positive) / min(positive) >= 20:
