@@ -251,7 +251,8 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
                 if len(positive) == len(values) and max(positive) / min(positive) >= 20:
                     ax.set_xscale("log")
             else:
-                ax.set_xticks(range(len(values)), [str(json.loads(v)) for v in values], rotation=30, fontsize=7)
+                ticks = ["default" if json.loads(v) is None else str(json.loads(v)) for v in values]
+                ax.set_xticks(range(len(values)), ticks, rotation=30, fontsize=7)
             ax.set_xlabel(parameter)
             ax.set_title(title, fontsize=9)
             ax.grid(alpha=0.3)
