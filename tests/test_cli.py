@@ -174,3 +174,11 @@ def test_demo_writes_the_four_outputs(tmp_path):
     assert "Truth" in result.output and "forward passes" in result.output
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and explanation.target.text.strip() in html
+
+
+def test_unknown_model_lists_the_short_names(tmp_path):
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["explain", "--model", "no-such-model", "--prompt", "hi", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "smollm2-135m-instruct" in errors[0] and "Traceback" not in result.output
