@@ -852,8 +852,8 @@ def summary_markdown(lines: Sequence[Mapping[str, Any]], max_k: int | None = Non
     headers = {"label": "method", "flip_rate": f"flipped <= {max_k}" if max_k else "flipped <= K",
                "flip_mean": "flip size (mean)", "flip_median": "flip size (median)",
                "flip_mean_capped": "flip size (capped mean)", "deletion_auc": "deletion AUC (lower better)",
-               "insertion_auc": "insertion AUC (higher better)", "gt_precision": "GT precision@|GT|",
-               "gt_recall": "GT recall@|GT|", "set_precision": "set precision", "set_recall": "set recall",
+               "insertion_auc": "insertion AUC (higher better)", "gt_precision": "GT precision (top-#GT)",
+               "gt_recall": "GT recall (top-#GT)", "set_precision": "set precision", "set_recall": "set recall",
                "explained_rate": "explained", "set_size": "set size (verified)", "forward_passes": "forward passes",
                "exhaustive_passes": "exhaustive search passes", "seconds": "seconds"}
     columns = [c for c in SUMMARY_COLUMNS if any(line.get(c) not in (None, "") for line in lines) or c in ("label", "setting")]
