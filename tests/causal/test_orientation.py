@@ -215,3 +215,39 @@ def test_orientation_errors():
     bad[0, 1] = CIRCLE
     with pytest.raises(InvalidGraphError, match=r"not symmetric in adjacency at \(0, 1\)"):
         apply_rules(bad, {})
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), n=st.integers(3, 14), p=st.floats(0.2, 0.95))
+def test_dense_rule_variants_propose_what_the_loops_propose(seed, n, p):
+    """Dense graphs use matrix-product versions of R0-R4; they must agree with the per-node loops."""
+    from whytoken.causal import orientation as o
+
+    rng = np.random.default_rng(seed)
+    adj = np.triu(rng.random((n, n)) < p, 1)
+    adj = adj | adj.T
+    m = np.where(adj, rng.choice([CIRCLE, ARROW, TAIL], size=(n, n), p=[0.5, 0.3, 0.2]), 0).astype(np.int8)
+    seps = {(i, j): frozenset(int(k) for k in np.flatnonzero(rng.random(n) < 0.4) if k not in (i, j))
+            for i in range(n) for j in range(i + 1, n) if not adj[i, j]}
+    g = o._Graph(m)
+    for loop, dense in ((o._rule1, o._rule1_dense), (o._rule2, o._rule2_dense), (o._rule3, o._rule3_dense)):
+        a, b = [], []
+        loop(g, a)
+        dense(g, b)
+        assert sorted(set(a)) == sorted(set(b)), loop.__name__
+    a, b = [], []
+    o._rule4(g, seps, a)
+    o._rule4_dense(g, seps, b)
+    assert sorted(set(a)) == sorted(set(b))
+    # R0 (whichever path the density picks) against a direct triple loop
+    expected = m.copy()
+    for b_ in range(n):
+        for a_ in range(n):
+            for c_ in range(a_ + 1, n):
+                if a_ != b_ != c_ and adj[a_, b_] and adj[c_, b_] and not adj[a_, c_] and b_ not in seps[(a_, c_)]:
+                    expected[a_, b_] = expected[c_, b_] = ARROW
+    assert np.array_equal(orient_colliders(m, seps), expected)
+    table = SepsetTable(n)
+    for (i, j), s in seps.items():
+        table.add(i, j, s)
+    assert np.array_equal(orient_colliders(m, table), expected)

@@ -529,9 +529,16 @@ def _partial_corr_inverse(r: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.
     ``-P[xy] / sqrt(P[xx] P[yy])`` with ``P`` the inverse of ``R`` over (x, y, Z).
     """
     k = zs.shape[1]
-    s_zz = r[zs[:, :, None], zs[:, None, :]]  # (m, k, k)
+    # Put each conditioning set in an order fixed by the data, symmetric in x and y, so that
+    # renaming nodes (or swapping x and y) repeats the same arithmetic bit for bit; learners
+    # compare p-values across conditioning sets and must not see rounding that follows names.
     s_zx = r[zs, xs[:, None]]  # (m, k)
     s_zy = r[zs, ys[:, None]]
+    perm = np.lexsort((s_zx * s_zy, s_zx + s_zy), axis=-1)
+    zs = np.take_along_axis(zs, perm, axis=1)
+    s_zx = np.take_along_axis(s_zx, perm, axis=1)
+    s_zy = np.take_along_axis(s_zy, perm, axis=1)
+    s_zz = r[zs[:, :, None], zs[:, None, :]]  # (m, k, k)
     # A tiny ridge keeps exactly singular blocks (repeated rows) solvable; their
     # residual variance then comes out ~0 and the test reports dependence.
     s_zz = s_zz + np.eye(k) * 1e-12
@@ -542,7 +549,8 @@ def _partial_corr_inverse(r: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.
         sol = np.einsum("mij,mjk->mik", np.linalg.pinv(s_zz, hermitian=True), rhs)
     vxx = 1.0 - np.einsum("mk,mk->m", s_zx, sol[:, :, 0])
     vyy = 1.0 - np.einsum("mk,mk->m", s_zy, sol[:, :, 1])
-    vxy = r[xs, ys] - np.einsum("mk,mk->m", s_zx, sol[:, :, 1])
+    # both forms of the cross term, averaged: symmetric in x and y to the last bit
+    vxy = r[xs, ys] - 0.5 * (np.einsum("mk,mk->m", s_zx, sol[:, :, 1]) + np.einsum("mk,mk->m", s_zy, sol[:, :, 0]))
     ok = (vxx > _DEGENERATE_VARIANCE) & (vyy > _DEGENERATE_VARIANCE)
     with np.errstate(divide="ignore", invalid="ignore"):
         out = vxy / np.sqrt(np.where(ok, vxx * vyy, 1.0))

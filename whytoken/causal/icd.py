@@ -207,25 +207,31 @@ class _ICDRun:
         hits = np.flatnonzero(indep)
         if hits.size == 0:
             return 0
-        top: dict[tuple[int, int], float] = {}
-        keys = list(zip(ex[hits].tolist(), ey[hits].tolist()))
-        ps = p[hits].tolist()
-        for key, pk in zip(keys, ps):
-            if pk > top.get(key, -1.0):
-                top[key] = pk
+        hx, hy, hp = ex[hits], ey[hits], p[hits]
+        key = hx.astype(np.int64) * self.n + hy
+        order = np.lexsort((-hp, key))  # by edge, then largest p first
+        key_s, p_s = key[order], hp[order]
+        first = np.ones(order.size, dtype=bool)
+        first[1:] = key_s[1:] != key_s[:-1]
+        group = np.cumsum(first) - 1
+        top = p_s[first]
         # p-values equal up to rounding tie: permuting nodes permutes the arithmetic of a solve
-        best: dict[tuple[int, int], list[tuple[int, ...]]] = {}
-        for key, pk, k in zip(keys, ps, hits.tolist()):
-            if pk >= top[key] * (1.0 - _TIE_RTOL):
-                best.setdefault(key, []).append(tuple(int(v) for v in zs[k]))
-        for (x, y), tied in best.items():
-            self.adj[x, y] = self.adj[y, x] = False
-            if len(tied) == 1:
-                self.sepsets.add(x, y, tied[0])
-            else:
-                self.sepsets.add(x, y, {v for z in tied for v in z})
-                self.reported[(x, y)] = min(tied, key=lambda z: sorted(self.tie_key[v] for v in z))
-        return len(best)
+        tied = p_s >= top[group] * (1.0 - _TIE_RTOL)
+        n_tied = np.bincount(group, weights=tied)
+        starts = np.flatnonzero(first)
+        xs, ys = hx[order[starts]], hy[order[starts]]
+        self.adj[xs, ys] = False
+        self.adj[ys, xs] = False
+        zs_h = zs[hits]
+        for g_idx, (x, y) in enumerate(zip(xs.tolist(), ys.tolist())):
+            if n_tied[g_idx] == 1:
+                self.sepsets.add(x, y, zs_h[order[starts[g_idx]]].tolist())
+                continue
+            members = order[starts[g_idx] : starts[g_idx] + int(n_tied[g_idx])]
+            sets = [tuple(v) for v in zs_h[members].tolist()]
+            self.sepsets.add(x, y, {v for z in sets for v in z})
+            self.reported[(x, y)] = min(sets, key=lambda z: sorted(self.tie_key[v] for v in z))
+        return int(starts.size)
 
     # ------------------------------------------------------------------ ICD-Sep candidates
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:

@@ -103,6 +103,10 @@ class _Graph:
         #: nodes with at least one / two neighbours (the only ones rules can touch)
         self.active: list[int] = [i for i in range(n) if self.nbrs[i]]
         self.active2: list[int] = [i for i in self.active if len(self.nbrs[i]) >= 2]
+        #: the numpy matrix (callers keep it equal to ``m`` between rounds)
+        self.arr = m
+        # loops cost ~ sum of squared degrees; matrix products ~ (active nodes)^3 at BLAS speed
+        self.dense = sum(len(nb) ** 2 for nb in self.nbrs) * 32 > len(self.active) ** 3
 
     def adjacent(self, i: int, j: int) -> bool:
         return j in self.nbr_sets[i]
@@ -270,21 +274,32 @@ def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
     """
     m = np.array(marks, dtype=np.int8, copy=True)
     g = _Graph(m)
-    ta: list[int] = []
-    tb: list[int] = []
-    tc: list[int] = []
-    for b in g.active2:
-        nb = g.nbrs[b]
-        for k, a in enumerate(nb):
-            near_a = g.nbr_sets[a]
-            for c in nb[k + 1 :]:
-                if c not in near_a:
-                    ta.append(a)
-                    tb.append(b)
-                    tc.append(c)
-    if not ta:
-        return m
-    a_arr, b_arr, c_arr = (np.asarray(v, dtype=np.intp) for v in (ta, tb, tc))
+    if g.dense:
+        adj = m != 0
+        parts = []
+        for b in g.active2:
+            nb = np.flatnonzero(adj[b])
+            ii, jj = np.nonzero(np.triu(~adj[np.ix_(nb, nb)], 1))
+            if ii.size:
+                parts.append((nb[ii], np.full(ii.size, b, dtype=np.intp), nb[jj]))
+        if not parts:
+            return m
+        a_arr, b_arr, c_arr = (np.concatenate(v) for v in zip(*parts))
+        ta, tb, tc = a_arr.tolist(), b_arr.tolist(), c_arr.tolist()
+    else:
+        ta, tb, tc = [], [], []
+        for b in g.active2:
+            nb = g.nbrs[b]
+            for k, a in enumerate(nb):
+                near_a = g.nbr_sets[a]
+                for c in nb[k + 1 :]:
+                    if c not in near_a:
+                        ta.append(a)
+                        tb.append(b)
+                        tc.append(c)
+        if not ta:
+            return m
+        a_arr, b_arr, c_arr = (np.asarray(v, dtype=np.intp) for v in (ta, tb, tc))
     if isinstance(sepsets, SepsetTable):
         verdict = sepsets.separates_many(a_arr, c_arr, b_arr)
     else:
@@ -348,26 +363,35 @@ def _rule4(g: _Graph, sepsets: SepsetMap, out: list) -> None:
     # discriminating path <theta, ..., a, b, c> for b with b o-* c:
     #   b in sepset(theta, c)  =>  b --> c;  otherwise  a <-> b <-> c
     m = g.m
+    pairs = []
     for b in g.active2:
+        heads = [a for a in g.nbrs[b] if m[b][a] == ARROW]  # b *-> a: the path's last collider candidates
+        if not heads:
+            continue
         for c in g.nbrs[b]:
-            if m[c][b] != CIRCLE:
-                continue
-            found = g.discriminating_ends(b, c)
-            verdicts: dict[bool, set[int]] = {}
-            for theta, a in found:
-                sep = sepsets.get(_key(theta, c))
-                if sep is not None:
-                    verdicts.setdefault(b in sep, set()).add(a)
-            if not verdicts:
-                continue
-            if set(verdicts) == {True}:
-                out.append((c, b, TAIL))
-                out.append((b, c, ARROW))
-            else:  # collider (also when discriminating paths disagree: arrowheads win)
-                out.append((c, b, ARROW))
-                out.append((b, c, ARROW))
-                for a in verdicts[False]:
-                    out.append((a, b, ARROW))
+            if m[c][b] == CIRCLE and any(a != c and g.is_parent(a, c) for a in heads):
+                pairs.append((b, c))
+    _rule4_pairs(g, sepsets, out, pairs)
+
+
+def _rule4_pairs(g: _Graph, sepsets: SepsetMap, out: list, pairs: Iterable[tuple[int, int]]) -> None:
+    for b, c in pairs:
+        found = g.discriminating_ends(b, c)
+        verdicts: dict[bool, set[int]] = {}
+        for theta, a in found:
+            sep = sepsets.get(_key(theta, c))
+            if sep is not None:
+                verdicts.setdefault(b in sep, set()).add(a)
+        if not verdicts:
+            continue
+        if set(verdicts) == {True}:
+            out.append((c, b, TAIL))
+            out.append((b, c, ARROW))
+        else:  # collider (also when discriminating paths disagree: arrowheads win)
+            out.append((c, b, ARROW))
+            out.append((b, c, ARROW))
+            for a in verdicts[False]:
+                out.append((a, b, ARROW))
 
 
 def _rule5(g: _Graph, out: list) -> None:
@@ -485,7 +509,70 @@ def _rule10(g: _Graph, out: list) -> None:
                 out.append((c, a, TAIL))
 
 
+# ---------------------------------------------------------------------------------------------- dense variants
+# On dense graphs the per-node Python loops above cost O(n d^2); these evaluate the same rules
+# with boolean matrix products over the nodes that have edges. They read the numpy snapshot
+# ``g.arr`` and propose exactly what the loop versions propose.
+def _sub(g: _Graph) -> tuple[np.ndarray, np.ndarray]:
+    idx = np.asarray(g.active, dtype=np.intp)
+    return idx, g.arr[np.ix_(idx, idx)]
+
+
+def _f32(mask: np.ndarray) -> np.ndarray:
+    return mask.astype(np.float32)
+
+
+def _rule1_dense(g: _Graph, out: list) -> None:
+    idx, m = _sub(g)
+    nonadj = (m == 0)
+    np.fill_diagonal(nonadj, False)
+    # f[b, c]: some a *-> b with a, c not adjacent, and b o-* c
+    f = ((_f32(m == ARROW).T @ _f32(nonadj)) > 0) & (m.T == CIRCLE)
+    rows, cols = np.nonzero(f)
+    for b, c in zip(idx[rows].tolist(), idx[cols].tolist()):
+        out.append((c, b, TAIL))
+        out.append((b, c, ARROW))
+
+
+def _rule2_dense(g: _Graph, out: list) -> None:
+    idx, m = _sub(g)
+    arr = _f32(m == ARROW)
+    par = _f32((m == ARROW) & (m.T == TAIL))  # par[a, b]: a --> b
+    f = (m == CIRCLE) & (((par @ arr) + (arr @ par)) > 0)
+    rows, cols = np.nonzero(f)
+    for a, c in zip(idx[rows].tolist(), idx[cols].tolist()):
+        out.append((a, c, ARROW))
+
+
+def _rule3_dense(g: _Graph, out: list) -> None:
+    arr_all = g.arr
+    adj_all = arr_all != 0
+    for b in g.active2:
+        into = np.flatnonzero(arr_all[:, b] == ARROW)
+        if into.size < 2:
+            continue
+        ds = np.flatnonzero(arr_all[:, b] == CIRCLE)
+        if ds.size == 0:
+            continue
+        k = _f32(arr_all[np.ix_(into, ds)] == CIRCLE)  # k[a, d]: a *-o d (a, d adjacent)
+        nonadj = ~adj_all[np.ix_(into, into)]
+        np.fill_diagonal(nonadj, False)
+        pairs = ((_f32(nonadj) @ k) * k).sum(axis=0)  # non-adjacent pairs a, c with a *-o d o-* c
+        for d in ds[pairs > 0].tolist():
+            out.append((d, b, ARROW))
+
+
+def _rule4_dense(g: _Graph, sepsets: SepsetMap, out: list) -> None:
+    idx, m = _sub(g)
+    # only (b, c) with b o-* c and some a: b *-> a --> c can start a discriminating path
+    par = _f32((m == ARROW) & (m.T == TAIL))
+    start = ((_f32(m == ARROW) @ par) > 0) & (m.T == CIRCLE)
+    rows, cols = np.nonzero(start)
+    _rule4_pairs(g, sepsets, out, zip(idx[rows].tolist(), idx[cols].tolist()))
+
+
 _RULES = {1: _rule1, 2: _rule2, 3: _rule3, 5: _rule5, 6: _rule6, 7: _rule7, 8: _rule8, 9: _rule9, 10: _rule10}
+_DENSE_RULES = {1: _rule1_dense, 2: _rule2_dense, 3: _rule3_dense}
 
 
 def _apply(m: np.ndarray, g: _Graph, proposals: list[tuple[int, int, int]]) -> bool:
@@ -550,7 +637,9 @@ def apply_rules(
         proposals: list[tuple[int, int, int]] = []
         for r in rule_list:  # every rule reads the graph as it stood at the start of the round
             if r == 4:
-                _rule4(g, sepsets, proposals)
+                (_rule4_dense if g.dense else _rule4)(g, sepsets, proposals)
+            elif g.dense and r in _DENSE_RULES:
+                _DENSE_RULES[r](g, proposals)
             else:
                 _RULES[r](g, proposals)
         if not _apply(m, g, proposals):
