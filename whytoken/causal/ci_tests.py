@@ -47,7 +47,7 @@ from typing import Any, Hashable, Iterable, Sequence
 
 import networkx as nx
 import numpy as np
-from scipy.special import erfc
+from scipy.special import erfc, erfcinv
 
 from whytoken.causal.base import CIResult
 from whytoken.errors import InvalidAttentionError, InvalidParameterError, NodeNotFoundError
@@ -477,6 +477,82 @@ class PartialCorrelationTest:
         stat, p = fisher_z_pvalue(r, self.n_samples, k)
         self.n_tests += int(xs.size)
         return stat, p, p > self.alpha
+
+    def screen_order1(
+        self, xs: Any, ys: Any, candidates: np.ndarray, tie_rtol: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Test each pair given every candidate single node; return only the best independent ones.
+
+        For pair ``k`` this tests ``xs[k] _||_ ys[k] | z`` for every ``z`` with
+        ``candidates[k, z]`` (row positions), as :meth:`test_batch` would, with
+        the same p-values, and adds ``candidates.sum()`` to :attr:`n_tests`.
+        Learners that keep the largest-p separating set only need the
+        independent tests whose p-value is within ``tie_rtol`` (relative) of
+        the pair's largest, so only those are returned. Working on whole rows
+        of the correlation matrix, this is several times faster than listing
+        the triples on dense graphs.
+
+        Parameters
+        ----------
+        xs, ys : array_like of int, shape (m,)
+        candidates : ndarray of bool, shape (m, n)
+        tie_rtol : float
+
+        Returns
+        -------
+        pair_index, z, p_value : ndarray
+            One entry per returned test.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> R = np.array([[1.0, 0.5, 0.5], [0.5, 1.0, 0.25], [0.5, 0.25, 1.0]])
+        >>> t = PartialCorrelationTest(R, n_samples=1000)
+        >>> k, z, p = t.screen_order1([1], [2], np.array([[True, False, False]]))
+        >>> k.tolist(), z.tolist(), p.round(3).tolist(), t.n_tests
+        ([0], [0], [1.0], 1)
+        """
+        xs = np.asarray(xs, dtype=np.intp).reshape(-1)
+        ys = np.asarray(ys, dtype=np.intp).reshape(-1)
+        cand = np.asarray(candidates, dtype=bool)
+        n = self._r.shape[0]
+        if cand.shape != (xs.size, n) or ys.shape != xs.shape:
+            raise InvalidParameterError(
+                f"screen_order1 needs xs, ys of length m and candidates of shape (m, {n}); got {xs.shape}, "
+                f"{ys.shape}, {cand.shape}"
+            )
+        dof = self.n_samples - 1 - 3
+        if dof <= 0:
+            raise InvalidParameterError(
+                f"conditioning-set size 1 is too large for n_samples={self.n_samples}: the largest usable |Z| is "
+                f"{self.n_samples - 4}; use more samples"
+            )
+        out_k, out_z, out_p = [], [], []
+        step = max(1, _CHUNK // max(1, n))
+        for start in range(0, xs.size, step):
+            x, y, c = xs[start : start + step], ys[start : start + step], cand[start : start + step]
+            rx, ry = self._r[x], self._r[y]
+            # the arithmetic of _partial_corr_order1, so p-values equal test_batch's bit for bit
+            r = _partial_corr_order1(self._r[x, y][:, None], rx, ry)
+            dist = np.where(c & np.isfinite(r), np.abs(r), np.inf)
+            best = dist.min(axis=1)
+            _, p_best = fisher_z_pvalue(np.where(np.isfinite(best), best, np.nan), self.n_samples, 1)
+            rows = np.flatnonzero(p_best > self.alpha)
+            if rows.size == 0:
+                continue
+            # |r| bound of the tie band (p falls as |r| grows), padded against rounding
+            p_floor = np.maximum(p_best[rows] * (1.0 - tie_rtol), np.nextafter(self.alpha, 1.0))
+            r_cap = np.tanh(np.sqrt(2.0) * erfcinv(p_floor) / np.sqrt(dof)) * (1 + 1e-9) + 1e-15
+            kk, zz = np.nonzero(dist[rows] <= r_cap[:, None])
+            _, p = fisher_z_pvalue(r[rows[kk], zz], self.n_samples, 1)
+            keep = (p > self.alpha) & (p >= p_best[rows[kk]] * (1.0 - tie_rtol))
+            out_k.append(rows[kk][keep] + start)
+            out_z.append(zz[keep])
+            out_p.append(p[keep])
+        self.n_tests += int(cand.sum())
+        if not out_k:
+            return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
+        return np.concatenate(out_k), np.concatenate(out_z).astype(np.intp), np.concatenate(out_p)
 
     # ------------------------------------------------------------------ internals
     def _positions(self, x: Hashable, y: Hashable, cond: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -80,6 +80,8 @@ logger = logging.getLogger(__name__)
 
 #: p-values within this relative distance of an edge's largest one count as tied.
 _TIE_RTOL = 1e-9
+#: CI tests per batched call (bounds the memory of a level on dense graphs).
+_CHUNK = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------- CI access
@@ -90,6 +92,8 @@ class _Tester:
         self.ci_test = ci_test
         self.nodes = list(nodes)
         self.batched = callable(getattr(ci_test, "test_batch", None))
+        self.screens = self.batched and callable(getattr(ci_test, "screen_order1", None))
+        self.n_ci = len(ci_test.nodes)
         if self.batched:
             position = {node: i for i, node in enumerate(ci_test.nodes)}
             self.pos = np.array([position[n] for n in self.nodes], dtype=np.intp)
@@ -109,6 +113,16 @@ class _Tester:
             p[k] = res.p_value
             indep[k] = res.independent
         return p, indep
+
+
+    def screen_order1(self, xs: np.ndarray, ys: np.ndarray, cand: np.ndarray, tie_rtol: float) -> tuple[np.ndarray, ...]:
+        """Through the CI test's ``screen_order1`` (local indices in and out)."""
+        wide = np.zeros((xs.size, self.n_ci), dtype=bool)
+        wide[:, self.pos] = cand
+        k, z_pos, p = self.ci_test.screen_order1(self.pos[xs], self.pos[ys], wide, tie_rtol)
+        local = np.full(self.n_ci, -1, dtype=np.intp)
+        local[self.pos] = np.arange(self.pos.size)
+        return k, local[z_pos], p
 
 
 # ---------------------------------------------------------------------------------------------- engine
@@ -178,16 +192,33 @@ class _ICDRun:
         r = 1
         while self.max_cond_size is None or r <= self.max_cond_size:
             t0 = time.perf_counter()
-            ex, ey, zs = self._candidates(r)
-            if ex.size == 0:
+            n_tested = 0
+            hits: list[tuple[np.ndarray, ...]] = []
+            # candidates come in chunks so that memory stays bounded on dense graphs
+            if r == 1 and self.test.screens:
+                # whole rows at once; only the independent tests that can be chosen come back
+                for x, y, cand in self._order1_masks():
+                    k, z, p = self.test.screen_order1(x, y, cand, _TIE_RTOL)
+                    n_tested += int(cand.sum())
+                    if k.size:
+                        hits.append((x[k], y[k], z.reshape(-1, 1), p))
+            else:
+                for ex, ey, zs in self._candidates(r):
+                    p, indep = self.test(ex, ey, zs)
+                    n_tested += ex.size
+                    if indep.any():
+                        hits.append((ex[indep], ey[indep], zs[indep], p[indep]))
+            if n_tested == 0:
                 self.level_times.append(time.perf_counter() - t0)
                 break
-            p, indep = self.test(ex, ey, zs)
-            removed = self._remove(ex, ey, zs, p, indep)
+            removed = 0
+            if hits:
+                hx, hy, hz, hp = (np.concatenate(v) for v in zip(*hits))
+                removed = self._remove(hx, hy, hz, hp, np.ones(hx.size, dtype=bool))
             if removed:
                 self._orient(final=False)
             self.level_times.append(time.perf_counter() - t0)
-            logger.debug("ICD level %d: %d tests, %d edges removed", r, ex.size, removed)
+            logger.debug("ICD level %d: %d tests, %d edges removed", r, n_tested, removed)
             r += 1
         t0 = time.perf_counter()
         self._finalize()
@@ -223,10 +254,10 @@ class _ICDRun:
         self.adj[xs, ys] = False
         self.adj[ys, xs] = False
         zs_h = zs[hits]
-        for g_idx, (x, y) in enumerate(zip(xs.tolist(), ys.tolist())):
-            if n_tied[g_idx] == 1:
-                self.sepsets.add(x, y, zs_h[order[starts[g_idx]]].tolist())
-                continue
+        single = n_tied == 1
+        self.sepsets.add_many(xs[single], ys[single], zs_h[order[starts[single]]])
+        for g_idx in np.flatnonzero(~single).tolist():
+            x, y = int(xs[g_idx]), int(ys[g_idx])
             members = order[starts[g_idx] : starts[g_idx] + int(n_tied[g_idx])]
             sets = [tuple(v) for v in zs_h[members].tolist()]
             self.sepsets.add(x, y, {v for z in sets for v in z})
@@ -278,13 +309,15 @@ class _ICDRun:
         allowed[x] = allowed[y] = False
         return allowed
 
-    def _candidates(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _candidates(self, r: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """The ICD-Sep candidates ``(x, y, Z)`` of level ``r``, in chunks of at most about ``_CHUNK`` tests."""
         ex, ey = self._edges()
         if ex.size == 0:
-            return ex, ey, np.empty((0, r), dtype=np.intp)
+            return
         pa = self._possible_ancestors()
         if r == 1:
-            return self._candidates_order1(ex, ey, pa)
+            yield from self._candidates_order1(ex, ey, pa)
+            return
         nb: list[set[int]] = [set() for _ in range(self.n)]
         mk: list[dict[int, int]] = [{} for _ in range(self.n)]
         rows, cols = np.nonzero(self.adj)
@@ -321,31 +354,39 @@ class _ICDRun:
                 out_x.append(x)
                 out_y.append(y)
                 out_z.append(z)
-        if not out_x:
-            return np.empty(0, np.intp), np.empty(0, np.intp), np.empty((0, r), np.intp)
-        return (
-            np.asarray(out_x, dtype=np.intp),
-            np.asarray(out_y, dtype=np.intp),
-            np.asarray(out_z, dtype=np.intp).reshape(-1, r),
-        )
+        for start in range(0, len(out_x), _CHUNK):
+            yield (
+                np.asarray(out_x[start : start + _CHUNK], dtype=np.intp),
+                np.asarray(out_y[start : start + _CHUNK], dtype=np.intp),
+                np.asarray(out_z[start : start + _CHUNK], dtype=np.intp).reshape(-1, r),
+            )
 
-    def _candidates_order1(self, ex: np.ndarray, ey: np.ndarray, pa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """ICD-Sep sets of size 1: a neighbour of x or y that is a possible ancestor of x or y."""
+    def _order1_masks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Edges and their ICD-Sep size-1 candidates as boolean rows, in chunks."""
+        ex, ey = self._edges()
+        if ex.size == 0:
+            return
+        pa = self._possible_ancestors()
         adj = self.adj
-        xs_out, ys_out, zs_out = [], [], []
-        step = max(1, (1 << 22) // max(1, self.n))
+        step = max(1, _CHUNK // max(1, self.n))
         for start in range(0, ex.size, step):
             x, y = ex[start : start + step], ey[start : start + step]
+            # a neighbour of x or y that is a possible ancestor of x or y (earlier than the later one)
             mask = (adj[x] | adj[y]) & (pa[:, x].T | pa[:, y].T)
             if self.rank is not None:
                 mask &= self.rank[None, :] < np.maximum(self.rank[x], self.rank[y])[:, None]
             mask[np.arange(x.size), x] = False
             mask[np.arange(x.size), y] = False
+            yield x, y, mask
+
+    def _candidates_order1(
+        self, ex: np.ndarray, ey: np.ndarray, pa: np.ndarray
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """ICD-Sep sets of size 1 listed as triples (for CI tests without ``screen_order1``)."""
+        for x, y, mask in self._order1_masks():
             e, z = np.nonzero(mask)
-            xs_out.append(x[e])
-            ys_out.append(y[e])
-            zs_out.append(z.astype(np.intp))
-        return np.concatenate(xs_out), np.concatenate(ys_out), np.concatenate(zs_out).reshape(-1, 1)
+            if e.size:
+                yield x[e], y[e], z.astype(np.intp).reshape(-1, 1)
 
 
 class _LabelledSepsets(Mapping):

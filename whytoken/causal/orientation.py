@@ -87,26 +87,60 @@ class _Row(dict):
 
 
 class _Graph:
-    """Read-only helpers over a snapshot of a mark matrix."""
+    """Read-only helpers over a snapshot of a mark matrix.
+
+    ``arr`` is the numpy matrix (callers keep it current between rounds). The
+    Python views (``m``, ``nbrs``, ``nbr_sets``: scalar access to numpy arrays
+    is several times slower) hold the edges only and are built on first use,
+    since the matrix-product rules for dense graphs never need them.
+    """
 
     def __init__(self, m: np.ndarray) -> None:
-        # Python containers over the edges only: scalar access to numpy arrays is several
-        # times slower, and the graphs learners orient are sparse
-        n = m.shape[0]
-        self.m: list[_Row] = [_Row() for _ in range(n)]
-        self.nbrs: list[list[int]] = [[] for _ in range(n)]
-        rows, cols = np.nonzero(m)
-        for i, j, mark in zip(rows.tolist(), cols.tolist(), m[rows, cols].tolist()):
-            self.nbrs[i].append(j)
-            self.m[i][j] = mark
-        self.nbr_sets: list[set[int]] = [set(nb) for nb in self.nbrs]
-        #: nodes with at least one / two neighbours (the only ones rules can touch)
-        self.active: list[int] = [i for i in range(n) if self.nbrs[i]]
-        self.active2: list[int] = [i for i in self.active if len(self.nbrs[i]) >= 2]
-        #: the numpy matrix (callers keep it equal to ``m`` between rounds)
         self.arr = m
+        deg = np.count_nonzero(m, axis=1)
+        #: nodes with at least one / two neighbours (the only ones rules can touch)
+        self.active: list[int] = np.flatnonzero(deg >= 1).tolist()
+        self.active2: list[int] = np.flatnonzero(deg >= 2).tolist()
         # loops cost ~ sum of squared degrees; matrix products ~ (active nodes)^3 at BLAS speed
-        self.dense = sum(len(nb) ** 2 for nb in self.nbrs) * 32 > len(self.active) ** 3
+        self.dense = int((deg.astype(np.int64) ** 2).sum()) * 32 > len(self.active) ** 3
+        self._m: list[_Row] | None = None
+        self._nbrs: list[list[int]] = []
+        self._nbr_sets: list[set[int]] = []
+
+    def _build(self) -> None:
+        n = self.arr.shape[0]
+        rows_py: list[_Row] = [_Row() for _ in range(n)]
+        nbrs: list[list[int]] = [[] for _ in range(n)]
+        rows, cols = np.nonzero(self.arr)
+        for i, j, mark in zip(rows.tolist(), cols.tolist(), self.arr[rows, cols].tolist()):
+            nbrs[i].append(j)
+            rows_py[i][j] = mark
+        self._nbrs = nbrs
+        self._nbr_sets = [set(nb) for nb in nbrs]
+        self._m = rows_py
+
+    @property
+    def m(self) -> list[_Row]:
+        if self._m is None:
+            self._build()
+        return self._m  # type: ignore[return-value]
+
+    @property
+    def nbrs(self) -> list[list[int]]:
+        if self._m is None:
+            self._build()
+        return self._nbrs
+
+    @property
+    def nbr_sets(self) -> list[set[int]]:
+        if self._m is None:
+            self._build()
+        return self._nbr_sets
+
+    def set_mark(self, i: int, j: int, mark: int) -> None:
+        self.arr[i, j] = mark
+        if self._m is not None:
+            self._m[i][j] = mark
 
     def adjacent(self, i: int, j: int) -> bool:
         return j in self.nbr_sets[i]
@@ -182,12 +216,13 @@ class _Graph:
 
 
 class SepsetTable(Mapping):
-    """Separating sets of node-index pairs, stored as a matrix of ids (cheap for many empty sets).
+    """Separating sets of node-index pairs, stored as arrays (cheap for the many sets a level removes).
 
     A read-only :class:`~collections.abc.Mapping` from ``(i, j)`` with
-    ``i < j`` to a ``frozenset`` of indices, with cheap bulk insertion of
-    empty sets (a learner's level 0 removes most pairs of a sparse graph).
-    Iteration yields ``(i, j)`` with ``i < j``; lookups accept either order.
+    ``i < j`` to a ``frozenset`` of indices. Sets live in an id matrix plus
+    a padded member matrix, so learners can add thousands at once and rules
+    can query membership vectorised. Iteration yields ``(i, j)`` with
+    ``i < j``; lookups accept either order.
 
     Examples
     --------
@@ -198,8 +233,10 @@ class SepsetTable(Mapping):
     """
 
     def __init__(self, n: int) -> None:
-        self._ids = np.full((n, n), -1, dtype=np.int32)
-        self._sets: list[frozenset[int]] = [frozenset()]
+        self._ids = np.full((n, n), -1, dtype=np.int32)  # -1: none, 0: the empty set, k: row k
+        self._blocks: list[np.ndarray] = [np.empty((1, 0), dtype=np.intp)]
+        self._count = 1
+        self._members: np.ndarray | None = None
 
     def add_empty(self, xs: Iterable[int], ys: Iterable[int]) -> None:
         """Record the empty set for every pair ``(xs[k], ys[k])``."""
@@ -209,21 +246,58 @@ class SepsetTable(Mapping):
 
     def add(self, x: int, y: int, sep: Iterable[int]) -> None:
         """Record ``sep`` for the pair ``(x, y)``."""
-        self._ids[x, y] = self._ids[y, x] = len(self._sets)
-        self._sets.append(frozenset(int(v) for v in sep))
+        members = sorted({int(v) for v in sep})
+        if not members:
+            self.add_empty([x], [y])
+            return
+        self.add_many([x], [y], np.asarray([members], dtype=np.intp))
+
+    def add_many(self, xs: Iterable[int], ys: Iterable[int], sets: np.ndarray) -> None:
+        """Record ``sets[k]`` (rows of one length; -1 pads) for every pair ``(xs[k], ys[k])``."""
+        xs, ys = np.asarray(xs, dtype=np.intp), np.asarray(ys, dtype=np.intp)
+        if xs.size == 0:
+            return
+        sets = np.asarray(sets, dtype=np.intp).reshape(xs.size, -1)
+        if sets.shape[1] == 0:
+            self.add_empty(xs, ys)
+            return
+        ids = np.arange(self._count, self._count + xs.size, dtype=np.int32)
+        self._ids[xs, ys] = ids
+        self._ids[ys, xs] = ids
+        self._blocks.append(sets)
+        self._count += xs.size
+        self._members = None
+
+    def _matrix(self) -> np.ndarray:
+        """All sets as one (count, width) matrix padded with -1."""
+        if self._members is None:
+            width = max(b.shape[1] for b in self._blocks)
+            out = np.full((self._count, max(width, 1)), -1, dtype=np.intp)
+            row = 0
+            for b in self._blocks:
+                out[row : row + b.shape[0], : b.shape[1]] = b
+                row += b.shape[0]
+            self._members = out
+        return self._members
 
     def separates_many(self, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
         """For each k: 1 if ``zs[k]`` is in the separating set of ``(xs[k], ys[k])``, 0 if not, -1 if none is recorded."""
         ids = self._ids[xs, ys]
         out = np.where(ids < 0, -1, 0).astype(np.int8)
-        for k in np.flatnonzero(ids > 0).tolist():
-            if int(zs[k]) in self._sets[ids[k]]:
-                out[k] = 1
+        sel = np.flatnonzero(ids > 0)
+        if sel.size:
+            rows = self._matrix()[ids[sel]]
+            out[sel] = (rows == np.asarray(zs)[sel, None]).any(axis=1)
         return out
 
     def get(self, key: tuple[int, int], default: Any = None) -> Any:
         k = self._ids[key[0], key[1]]
-        return default if k < 0 else self._sets[k]
+        if k < 0:
+            return default
+        if k == 0:
+            return frozenset()
+        row = self._matrix()[k]
+        return frozenset(row[row >= 0].tolist())
 
     def __getitem__(self, key: tuple[int, int]) -> frozenset[int]:
         out = self.get(key)
@@ -243,6 +317,43 @@ class SepsetTable(Mapping):
 
     def __len__(self) -> int:
         return int(np.count_nonzero(np.triu(self._ids >= 0, 1)))
+
+
+def _as_table(sepsets: SepsetMap, n: int) -> SepsetTable:
+    if isinstance(sepsets, SepsetTable):
+        return sepsets
+    table = SepsetTable(n)
+    for (i, j), sep in sepsets.items():
+        table.add(i, j, sep)
+    return table
+
+
+def _colliders_dense(m: np.ndarray, g: _Graph, table: SepsetTable) -> np.ndarray:
+    """R0 with matrix products: ``m[a, b] = ARROW`` when some c, not adjacent to a, with a known
+    separating set of (a, c) that misses b, is adjacent to b."""
+    idx = np.asarray(g.active, dtype=np.intp)
+    sub = m[np.ix_(idx, idx)]
+    adj = sub != 0
+    ids = table._ids[np.ix_(idx, idx)]
+    nonadj = ~adj
+    np.fill_diagonal(nonadj, False)
+    known = nonadj & (ids >= 0)
+    count = _f32(known) @ _f32(adj)  # c adjacent to b, (a, c) separated by a known set
+    a_i, c_i = np.nonzero(known & (ids > 0))
+    if a_i.size:  # take back the c whose separating set holds b
+        members = table._matrix()[ids[a_i, c_i]]  # global indices, -1 padded
+        local = np.full(m.shape[0] + 1, -1, dtype=np.intp)
+        local[idx] = np.arange(idx.size)
+        s = local[members]  # -1 for padding or inactive nodes
+        ok = s >= 0
+        s_safe = np.where(ok, s, 0)
+        ok &= adj[c_i[:, None], s_safe] & adj[a_i[:, None], s_safe]
+        flat = (a_i[:, None] * idx.size + s_safe)[ok]
+        count -= np.bincount(flat, minlength=idx.size * idx.size).reshape(idx.size, idx.size)
+    heads = adj & (count > 0.5)
+    rows, cols = np.nonzero(heads)
+    m[idx[rows], idx[cols]] = ARROW
+    return m
 
 
 # ---------------------------------------------------------------------------------------------- R0
@@ -275,31 +386,22 @@ def orient_colliders(marks: np.ndarray, sepsets: SepsetMap) -> np.ndarray:
     m = np.array(marks, dtype=np.int8, copy=True)
     g = _Graph(m)
     if g.dense:
-        adj = m != 0
-        parts = []
-        for b in g.active2:
-            nb = np.flatnonzero(adj[b])
-            ii, jj = np.nonzero(np.triu(~adj[np.ix_(nb, nb)], 1))
-            if ii.size:
-                parts.append((nb[ii], np.full(ii.size, b, dtype=np.intp), nb[jj]))
-        if not parts:
-            return m
-        a_arr, b_arr, c_arr = (np.concatenate(v) for v in zip(*parts))
-        ta, tb, tc = a_arr.tolist(), b_arr.tolist(), c_arr.tolist()
-    else:
-        ta, tb, tc = [], [], []
-        for b in g.active2:
-            nb = g.nbrs[b]
-            for k, a in enumerate(nb):
-                near_a = g.nbr_sets[a]
-                for c in nb[k + 1 :]:
-                    if c not in near_a:
-                        ta.append(a)
-                        tb.append(b)
-                        tc.append(c)
-        if not ta:
-            return m
-        a_arr, b_arr, c_arr = (np.asarray(v, dtype=np.intp) for v in (ta, tb, tc))
+        return _colliders_dense(m, g, _as_table(sepsets, m.shape[0]))
+    ta: list[int] = []
+    tb: list[int] = []
+    tc: list[int] = []
+    for b in g.active2:
+        nb = g.nbrs[b]
+        for k, a in enumerate(nb):
+            near_a = g.nbr_sets[a]
+            for c in nb[k + 1 :]:
+                if c not in near_a:
+                    ta.append(a)
+                    tb.append(b)
+                    tc.append(c)
+    if not ta:
+        return m
+    a_arr, b_arr, c_arr = (np.asarray(v, dtype=np.intp) for v in (ta, tb, tc))
     if isinstance(sepsets, SepsetTable):
         verdict = sepsets.separates_many(a_arr, c_arr, b_arr)
     else:
@@ -578,17 +680,16 @@ _DENSE_RULES = {1: _rule1_dense, 2: _rule2_dense, 3: _rule3_dense}
 def _apply(m: np.ndarray, g: _Graph, proposals: list[tuple[int, int, int]]) -> bool:
     """Apply proposals to circles only (in ``m`` and ``g``); arrowheads win conflicts. Returns whether anything changed."""
     chosen: dict[tuple[int, int], int] = {}
-    rows = g.m
     for i, j, mark in proposals:
-        if rows[i][j] != CIRCLE:
-            continue
         prev = chosen.get((i, j))
         if prev is None or (prev != mark and mark == ARROW):
             chosen[(i, j)] = mark
+    changed = False
     for (i, j), mark in chosen.items():
-        m[i, j] = mark
-        rows[i][j] = mark
-    return bool(chosen)
+        if m[i, j] == CIRCLE:
+            g.set_mark(i, j, mark)
+            changed = True
+    return changed
 
 
 def apply_rules(
