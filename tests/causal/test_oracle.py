@@ -87,3 +87,27 @@ def test_oracle_results_do_not_depend_on_node_listing(latent_case):
         assert a.pag == b.pag
         assert b.pag.nodes == shuffled  # the caller's order is kept for display
         assert dict(a.sepsets) == dict(b.sepsets)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("start", range(0, 100, 25))
+def test_icd_on_denser_graphs_with_more_latents(start, pag_tools):
+    """Denser DAGs over 5-13 observed nodes (average degree 2.5-3.5, up to n/2 latents); R5-R7 on must change nothing without selection bias."""
+    import numpy as np
+
+    from whytoken.causal.reference import random_latent_dag
+
+    for seed in range(start, start + 25):
+        rng = np.random.default_rng(50_000 + seed)
+        n = 5 + seed % 9
+        dag, observed = random_latent_dag(n, n_latent=int(rng.integers(1, n // 2 + 1)),
+                                          avg_degree=float(rng.uniform(2.5, 3.5)), seed=50_000 + seed)
+        truth = true_pag(dag, observed)
+        res = learn_pag(DSeparationOracle(dag, observed), observed, method="icd")
+        assert res.pag == truth, f"seed {seed}"
+        with_selection = learn_pag(DSeparationOracle(dag, observed), observed, method="icd", selection_bias=True)
+        assert with_selection.pag == truth, f"seed {seed}"
+        order = pag_tools.topological_order(dag, observed)
+        ordered = learn_pag(DSeparationOracle(dag, observed), observed, method="ordered-icd", order=order)
+        assert pag_tools.adjacent_pairs(ordered.pag) == pag_tools.adjacent_pairs(truth), f"seed {seed}"
+        assert pag_tools.unsound_marks(ordered.pag, mag_from_dag(dag, observed)) == [], f"seed {seed}"

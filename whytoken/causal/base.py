@@ -91,7 +91,9 @@ class BatchCITest(CITest, Protocol):
     size ``k`` per call) and returns ``(statistic, p_value, independent)``
     arrays of shape ``(m,)``; it adds ``m`` to ``n_tests``. Learners use it
     when present and fall back to :meth:`CITest.test` otherwise, with the
-    same results.
+    same results. A test may also offer ``screen_order1(xs, ys, candidates,
+    tie_rtol)`` (see :meth:`whytoken.causal.ci_tests.PartialCorrelationTest.screen_order1`),
+    which ICD uses for its first conditioning level.
     """
 
     def test_batch(self, xs: Any, ys: Any, conds: Any = None) -> tuple[Any, Any, Any]: ...

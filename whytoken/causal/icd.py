@@ -34,12 +34,19 @@ the pair, and every re-orientation starts from those arrowheads. It needs
 ``order``; without one it raises :class:`~whytoken.errors.InvalidOrderError`
 rather than guess from the listing order.
 
-**Speed.** The graph is an ``int8`` mark matrix while learning. Level 0 tests
-all pairs in one vectorised call, level 1 all (edge, z) candidates at once,
-and higher levels batch every candidate set of the level into one call of
-the CI test's ``test_batch`` when it has one
+**Speed.** The graph is an ``int8`` mark matrix while learning and
+separating sets live in arrays (:class:`~whytoken.causal.orientation.SepsetTable`).
+Level 0 tests all pairs in one vectorised call; level 1 screens every
+(edge, z) candidate over whole correlation rows when the CI test offers
+``screen_order1`` (:class:`~whytoken.causal.ci_tests.PartialCorrelationTest`
+does), and higher levels batch every candidate set of the level into
+``test_batch`` calls when the test has one
 (:class:`~whytoken.causal.base.BatchCITest`); other tests are called one
-triple at a time with the same results.
+triple at a time, with the same results. ICD-Sep sets are grown once per
+root rather than filtered from all subsets, and the orientation rules switch
+to boolean matrix products on dense graphs. On peaky attention (the
+``benchmarks/structure.py`` defaults) a 640-token head takes well under a
+second on one core.
 
 Examples
 --------
@@ -513,8 +520,11 @@ class ICD(Learner):
         pag = PAG.from_mark_matrix(run.marks[np.ix_(idx, idx)], nodes)
         sepsets = _LabelledSepsets(run.sepsets, local, run.reported)
         params: dict[str, Any] = self.get_params()
-        if hasattr(ci_test, "alpha"):
-            params["alpha"] = getattr(ci_test, "alpha")
+        for name in ("alpha", "n_samples"):  # the CI test's settings, when it has them
+            if hasattr(ci_test, name):
+                params[name] = getattr(ci_test, name)
+        if order is not None and self.uses_order:
+            params["order"] = list(order)
         return LearnResult(
             pag=pag,
             sepsets=sepsets,
