@@ -193,7 +193,7 @@ def test_ordered_icd_puts_arrowheads_at_later_tokens():
 # ---------------------------------------------------------------- statistical use with a known answer
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_population_correlation_of_latent_sem_gives_true_pag(seed, latent_case, pag_tools):
-    """Gaussian SEM over a latent DAG: the partial-correlation test on the population correlation is a d-separation oracle."""
+    """Gaussian SEM over a latent DAG: on the population correlation the test acts as a d-separation oracle."""
     dag, observed = latent_case(seed + 5, max_size=12)
     r = linear_gaussian_correlation(dag, seed=seed, observed=observed, weight_range=(0.6, 1.2))
     test = PartialCorrelationTest.from_correlation(r, n_samples=10**9, alpha=1e-3, nodes=observed)

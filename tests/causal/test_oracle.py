@@ -92,7 +92,10 @@ def test_oracle_results_do_not_depend_on_node_listing(latent_case):
 @pytest.mark.slow
 @pytest.mark.parametrize("start", range(0, 100, 25))
 def test_icd_on_denser_graphs_with_more_latents(start, pag_tools):
-    """Denser DAGs over 5-13 observed nodes (average degree 2.5-3.5, up to n/2 latents); R5-R7 on must change nothing without selection bias."""
+    """Denser DAGs over 5-13 observed nodes (average degree 2.5-3.5, up to n/2 latents).
+
+    R5-R7 (selection_bias=True) must change nothing when there is no selection bias.
+    """
     import numpy as np
 
     from whytoken.causal.reference import random_latent_dag

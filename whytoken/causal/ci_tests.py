@@ -77,9 +77,13 @@ def _check_alpha(alpha: float) -> float:
     try:
         value = float(alpha)
     except (TypeError, ValueError):
-        raise InvalidParameterError(f"alpha={alpha!r} is not a number; pass a significance level in (0, 1), e.g. 0.01") from None
+        raise InvalidParameterError(
+            f"alpha={alpha!r} is not a number; pass a significance level in (0, 1), e.g. 0.01"
+        ) from None
     if not 0.0 < value < 1.0 or not np.isfinite(value):
-        raise InvalidParameterError(f"alpha={alpha!r} is outside (0, 1); pass a significance level such as 0.01 or 1e-5")
+        raise InvalidParameterError(
+            f"alpha={alpha!r} is outside (0, 1); pass a significance level such as 0.01 or 1e-5"
+        )
     return value
 
 
@@ -163,7 +167,9 @@ def attention_to_correlation(attention: Any) -> np.ndarray:
     try:
         a = np.array(attention, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise InvalidAttentionError(f"attention is not a numeric matrix ({err}); pass an n x n array of weights") from err
+        raise InvalidAttentionError(
+            f"attention is not a numeric matrix ({err}); pass an n x n array of weights"
+        ) from err
     if a.ndim != 2 or a.shape[0] != a.shape[1] or a.shape[0] < 2:
         raise InvalidAttentionError(
             f"attention must be a square n x n matrix with n >= 2, got shape {a.shape}; pass one head's "
@@ -555,7 +561,9 @@ class PartialCorrelationTest:
         return np.concatenate(out_k), np.concatenate(out_z).astype(np.intp), np.concatenate(out_p)
 
     # ------------------------------------------------------------------ internals
-    def _positions(self, x: Hashable, y: Hashable, cond: Sequence[Hashable]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _positions(
+        self, x: Hashable, y: Hashable, cond: Sequence[Hashable]
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cond = list(cond)
         xs, ys = self.index_of([x]), self.index_of([y])
         zs = self.index_of(cond).reshape(1, -1)
@@ -704,9 +712,10 @@ class DSeparationOracle:
         for node in nodes:
             if node not in self._observed_set:
                 kind = "latent" if node in self._dag else "not in the DAG"
+                more = " ..." if len(self._observed) > 10 else ""
                 raise NodeNotFoundError(
                     f"node {node!r} is {kind}; the oracle tests observed nodes only "
-                    f"({len(self._observed)} of them: {self._observed[:10]}{' ...' if len(self._observed) > 10 else ''})"
+                    f"({len(self._observed)} of them: {self._observed[:10]}{more})"
                 )
 
     def is_independent(self, x: Hashable, y: Hashable, cond: Sequence[Hashable] = ()) -> bool:

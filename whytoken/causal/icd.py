@@ -121,8 +121,9 @@ class _Tester:
             indep[k] = res.independent
         return p, indep
 
-
-    def screen_order1(self, xs: np.ndarray, ys: np.ndarray, cand: np.ndarray, tie_rtol: float) -> tuple[np.ndarray, ...]:
+    def screen_order1(
+        self, xs: np.ndarray, ys: np.ndarray, cand: np.ndarray, tie_rtol: float
+    ) -> tuple[np.ndarray, ...]:
         """Through the CI test's ``screen_order1`` (local indices in and out)."""
         wide = np.zeros((xs.size, self.n_ci), dtype=bool)
         wide[:, self.pos] = cand
@@ -309,22 +310,18 @@ class _ICDRun:
         pa[rows, cols] = True
         return pa
 
-    def _allowed_mask(self, x: int, y: int) -> np.ndarray:
-        allowed = np.ones(self.n, dtype=bool)
-        if self.rank is not None:
-            allowed &= self.rank < max(self.rank[x], self.rank[y])
-        allowed[x] = allowed[y] = False
-        return allowed
-
     def _candidates(self, r: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """The ICD-Sep candidates ``(x, y, Z)`` of level ``r``, in chunks of at most about ``_CHUNK`` tests."""
+        if r == 1:  # listed as triples (CI tests without screen_order1)
+            for x, y, mask in self._order1_masks():
+                e, z = np.nonzero(mask)
+                if e.size:
+                    yield x[e], y[e], z.astype(np.intp).reshape(-1, 1)
+            return
         ex, ey = self._edges()
         if ex.size == 0:
             return
         pa = self._possible_ancestors()
-        if r == 1:
-            yield from self._candidates_order1(ex, ey, pa)
-            return
         nb: list[set[int]] = [set() for _ in range(self.n)]
         mk: list[dict[int, int]] = [{} for _ in range(self.n)]
         rows, cols = np.nonzero(self.adj)
@@ -369,7 +366,12 @@ class _ICDRun:
             )
 
     def _order1_masks(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Edges and their ICD-Sep size-1 candidates as boolean rows, in chunks."""
+        """Edges and their ICD-Sep size-1 candidates as boolean rows, in chunks.
+
+        Size-1 ICD-Sep sets of (x, y): a neighbour of x or y (a PDS path of one
+        edge) that is a possible ancestor of x or y (and, with a causal order,
+        earlier than the later of the two).
+        """
         ex, ey = self._edges()
         if ex.size == 0:
             return
@@ -378,7 +380,6 @@ class _ICDRun:
         step = max(1, _CHUNK // max(1, self.n))
         for start in range(0, ex.size, step):
             x, y = ex[start : start + step], ey[start : start + step]
-            # a neighbour of x or y that is a possible ancestor of x or y (earlier than the later one)
             mask = (adj[x] | adj[y]) & (pa[:, x].T | pa[:, y].T)
             if self.rank is not None:
                 mask &= self.rank[None, :] < np.maximum(self.rank[x], self.rank[y])[:, None]
@@ -386,20 +387,13 @@ class _ICDRun:
             mask[np.arange(x.size), y] = False
             yield x, y, mask
 
-    def _candidates_order1(
-        self, ex: np.ndarray, ey: np.ndarray, pa: np.ndarray
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """ICD-Sep sets of size 1 listed as triples (for CI tests without ``screen_order1``)."""
-        for x, y, mask in self._order1_masks():
-            e, z = np.nonzero(mask)
-            if e.size:
-                yield x[e], y[e], z.astype(np.intp).reshape(-1, 1)
-
 
 class _LabelledSepsets(Mapping):
     """``frozenset({u, v}) -> tuple`` of node labels, read lazily from a :class:`SepsetTable`."""
 
-    def __init__(self, table: SepsetTable, labels: list[Hashable], reported: dict[tuple[int, int], tuple[int, ...]]) -> None:
+    def __init__(
+        self, table: SepsetTable, labels: list[Hashable], reported: dict[tuple[int, int], tuple[int, ...]]
+    ) -> None:
         self._table = table
         self._labels = labels
         self._reported = reported

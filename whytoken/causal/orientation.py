@@ -281,7 +281,7 @@ class SepsetTable(Mapping):
         return self._members
 
     def separates_many(self, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
-        """For each k: 1 if ``zs[k]`` is in the separating set of ``(xs[k], ys[k])``, 0 if not, -1 if none is recorded."""
+        """Per k: 1 if ``zs[k]`` is in the separating set of ``(xs[k], ys[k])``, 0 if not, -1 if none is known."""
         ids = self._ids[xs, ys]
         out = np.where(ids < 0, -1, 0).astype(np.int8)
         sel = np.flatnonzero(ids > 0)
@@ -678,7 +678,7 @@ _DENSE_RULES = {1: _rule1_dense, 2: _rule2_dense, 3: _rule3_dense}
 
 
 def _apply(m: np.ndarray, g: _Graph, proposals: list[tuple[int, int, int]]) -> bool:
-    """Apply proposals to circles only (in ``m`` and ``g``); arrowheads win conflicts. Returns whether anything changed."""
+    """Apply proposals to circles only (in ``m`` and ``g``); arrowheads win conflicts. True if anything changed."""
     chosen: dict[tuple[int, int], int] = {}
     for i, j, mark in proposals:
         prev = chosen.get((i, j))
@@ -729,7 +729,9 @@ def apply_rules(
     rule_list = sorted(set(int(r) for r in rules))
     bad = [r for r in rule_list if r not in _RULES and r != 4]
     if bad:
-        raise InvalidParameterError(f"unknown orientation rule(s) {bad}; expected numbers in 1..10 (R0 is orient_colliders)")
+        raise InvalidParameterError(
+            f"unknown orientation rule(s) {bad}; expected numbers in 1..10 (R0 is orient_colliders)"
+        )
     m = np.array(marks, dtype=np.int8, copy=True)
     _check_marks(m)
     limit = m.shape[0] ** 2 + 1 if max_rounds is None else int(max_rounds)
@@ -835,4 +837,6 @@ def _check_marks(m: np.ndarray) -> None:
         raise InvalidGraphError(f"mark matrix must be square, got shape {m.shape}")
     if ((m != 0) != (m.T != 0)).any():
         i, j = np.argwhere((m != 0) != (m.T != 0))[0]
-        raise InvalidGraphError(f"mark matrix is not symmetric in adjacency at ({i}, {j}); set both M[i, j] and M[j, i]")
+        raise InvalidGraphError(
+            f"mark matrix is not symmetric in adjacency at ({i}, {j}); set both M[i, j] and M[j, i]"
+        )

@@ -207,7 +207,8 @@ def pds_tree(pag: PAG, root: Hashable, max_depth: int | None = None) -> PDSTree:
     """
     if root not in pag:
         raise NodeNotFoundError(f"root {root!r} is not in the graph; it has {len(pag)} nodes ({pag.nodes[:10]})")
-    if max_depth is not None and (isinstance(max_depth, bool) or not isinstance(max_depth, (int, np.integer)) or max_depth < 0):
+    bad_type = isinstance(max_depth, bool) or not isinstance(max_depth, (int, np.integer))
+    if max_depth is not None and (bad_type or max_depth < 0):
         raise InvalidParameterError(f"max_depth must be an int >= 0 or None, got {max_depth!r}")
     # index nodes by value so ties and stored paths do not depend on insertion order
     nodes = sorted(pag.nodes, key=node_sort_key)
