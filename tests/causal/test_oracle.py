@@ -24,7 +24,10 @@ MAG), agreement between your learners, and invariance under node order.
 
 from __future__ import annotations
 
+import networkx as nx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from whytoken.causal import DSeparationOracle, learn_pag
 from whytoken.causal.reference import mag_from_dag, true_pag
@@ -114,3 +117,32 @@ def test_icd_on_denser_graphs_with_more_latents(start, pag_tools):
         ordered = learn_pag(DSeparationOracle(dag, observed), observed, method="ordered-icd", order=order)
         assert pag_tools.adjacent_pairs(ordered.pag) == pag_tools.adjacent_pairs(truth), f"seed {seed}"
         assert pag_tools.unsound_marks(ordered.pag, mag_from_dag(dag, observed)) == [], f"seed {seed}"
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1_000_000), n=st.integers(3, 14), degree=st.floats(0.5, 3.0),
+       n_latent=st.integers(0, 4), perm_seed=st.integers(0, 1000))
+def test_property_sound_against_the_mag_and_invariant_under_relabelling(seed, n, degree, n_latent, perm_seed,
+                                                                         pag_tools):
+    import random
+
+    from whytoken.causal.reference import random_latent_dag
+
+    dag, observed = random_latent_dag(n, n_latent=n_latent, avg_degree=degree, seed=seed)
+    mag = mag_from_dag(dag, observed)
+    res = learn_pag(DSeparationOracle(dag, observed), observed, method="icd")
+    assert pag_tools.adjacent_pairs(res.pag) == pag_tools.adjacent_pairs(mag)
+    assert pag_tools.unsound_marks(res.pag, mag) == []
+    order = pag_tools.topological_order(dag, observed)
+    ordered = learn_pag(DSeparationOracle(dag, observed), observed, method="ordered-icd", order=order)
+    assert pag_tools.unsound_marks(ordered.pag, mag) == []
+    # relabel the nodes (new names, new listing order): the same graph up to the renaming
+    names = [f"v{k}" for k in range(n)]
+    random.Random(perm_seed).shuffle(names)
+    rename = dict(zip(observed, names))
+    dag2 = nx.relabel_nodes(dag, rename)
+    listed = sorted(names, key=lambda v: random.Random(perm_seed + 1).random())
+    res2 = learn_pag(DSeparationOracle(dag2, names), listed, method="icd")
+    assert pag_tools.relabel(res.pag, rename) == res2.pag
+    ordered2 = learn_pag(DSeparationOracle(dag2, names), listed, method="ordered-icd", order=[rename[v] for v in order])
+    assert pag_tools.relabel(ordered.pag, rename) == ordered2.pag
