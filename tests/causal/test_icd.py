@@ -214,3 +214,13 @@ def test_hand_checked_example():
     ordered = learn_pag(DSeparationOracle(dag, [0, 1, 2, 3, 4]), [0, 1, 2, 3, 4], method="ordered-icd",
                         order=[0, 1, 2, 4, 3])
     assert ordered.pag.describe() == "0 o-> 2\n1 o-> 2\n2 --> 3\n3 <-o 4"
+
+
+def test_learning_over_a_subset_of_the_test_nodes():
+    test = attention_test(50, seed=6, causal=True)
+    subset = list(range(10, 50, 2))
+    res = learn_pag(test, subset, method="ordered-icd", order=subset)
+    alone = PartialCorrelationTest(test.correlation[np.ix_(subset, subset)], n_samples=128, alpha=1e-2, nodes=subset)
+    expected = learn_pag(alone, subset, method="ordered-icd", order=subset)
+    assert res.pag == expected.pag and dict(res.sepsets) == dict(expected.sepsets)
+    assert res.n_tests == expected.n_tests
