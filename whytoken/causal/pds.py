@@ -57,7 +57,9 @@ class PDSTree:
         Length of the shortest PDS path from the root (root: 0); only nodes
         in the tree appear.
     parent : mapping of node -> node
-        The node before each non-root node on its shortest PDS path.
+        The node before each non-root node on its shortest PDS path. Chains
+        of ``parent`` links need not retrace a PDS path (whether a step is
+        allowed depends on the step before it); :meth:`path` gives one.
     max_depth : int or None
         The depth limit the tree was built with.
     """
