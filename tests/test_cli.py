@@ -133,6 +133,10 @@ def test_trace_then_explain_a_checkpoint_directory(tmp_path):
                                  "--max-new-tokens", "2", "--out", str(traced)])
     assert result.exit_code == 0, result.output
     assert (traced / "trace.safetensors").is_file() and "explain it with" in result.output
+    as_file = tmp_path / "t.npz"
+    assert runner.invoke(app, ["trace", "--model", str(ckpt), "--prompt", "the cat", "--max-new-tokens", "1",
+                               "--out", str(as_file)]).exit_code == 0
+    assert as_file.is_file()
     out = tmp_path / "out"
     result = runner.invoke(app, ["explain", "--trace", str(traced), "--model", str(ckpt), "--target", "-1",
                                  "--max-set-size", "2", "--criterion", "prob-drop", "--fraction", "0.7",

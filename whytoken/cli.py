@@ -218,7 +218,9 @@ def _print_explanation(e: Explanation, paths: dict[str, Path] | None = None, tru
     lines = []
     if e.prompt:
         lines.append(f"[bold]Prompt[/]  {_escape(e.prompt)}")
-    lines.append(f"[bold]Answer[/]  {_escape(e.generated_text.strip())}   "
+    answer = e.generated_text.strip().replace("\n", " ⏎ ")
+    answer = answer if len(answer) <= 60 else answer[:59] + "…"
+    lines.append(f"[bold]Answer[/]  {_escape(answer)}   "
                  f"[dim](explaining {e.target.text!r} at position {e.target.position}, p = {e.target.prob:.2f})[/]")
     color = {"explained": "green", "not-explained": "yellow", "unverified": "cyan"}[e.status]
     if e.explaining_set is not None:
@@ -431,7 +433,8 @@ def explain_command(
 def trace_command(
     model: str = typer.Option(..., "--model", help="Checkpoint directory or short name."),
     prompt: str = typer.Option(..., "--prompt", help="The prompt."),
-    out: Path = typer.Option(..., "--out", help="Folder for trace.safetensors."),
+    out: Path = typer.Option(..., "--out", help="Folder for trace.safetensors, or a file name ending in "
+                             ".safetensors or .npz."),
     image: Optional[Path] = typer.Option(None, "--image", help="Input image for vision-language models."),
     max_new_tokens: int = typer.Option(8, "--max-new-tokens", min=1, help="Tokens to generate."),
     layers: str = typer.Option("-1", "--layers", help="'all' or comma-separated layers to capture."),
@@ -447,8 +450,12 @@ def trace_command(
         with _progress() as progress:
             adapter = _load_model(model, progress)
             trace = _trace(adapter, progress, prompt, pil_image, max_new_tokens, parsed, chat_template)
-        out.mkdir(parents=True, exist_ok=True)
-        path = trace.save(out / "trace.safetensors")
+        if out.suffix.lower() in (".safetensors", ".npz"):  # a file name rather than a folder
+            out.parent.mkdir(parents=True, exist_ok=True)
+            path = trace.save(out)
+        else:
+            out.mkdir(parents=True, exist_ok=True)
+            path = trace.save(out / "trace.safetensors")
         table = Table(title="generated tokens", show_lines=False)
         table.add_column("position", justify="right")
         table.add_column("text")

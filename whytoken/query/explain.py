@@ -403,7 +403,9 @@ def _annotate(pag: PAG, tokens: Mapping[int, TokenInfo], meta: Mapping[str, Any]
     out.meta.update(meta)
     for pos in out.nodes:
         tok = tokens[int(pos)]
-        attrs: dict[str, Any] = {"kind": tok.kind, "text": tok.text}
+        # label: what graph viewers (GraphML, DOT) show on the node
+        label = f"patch {tok.patch[0]},{tok.patch[1]}" if tok.patch is not None else tok.text
+        attrs: dict[str, Any] = {"label": label, "kind": tok.kind, "text": tok.text}
         if tok.patch is not None:
             attrs["patch_row"], attrs["patch_col"] = tok.patch
         out.add_node(pos, **attrs)
