@@ -32,7 +32,7 @@ Examples
 >>> [(s.sample_id, s.prompt, s.answer) for s in samples]
 [('smollm2_50/0', 'The capital of France is', 'Paris'), ('smollm2_50/1', 'The capital of Germany is', 'Berlin')]
 >>> load_dataset({"kind": "world", "split": "test", "n": 1})[0].cause_words
-(5,)
+(4,)
 """
 
 from __future__ import annotations

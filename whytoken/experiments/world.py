@@ -62,10 +62,14 @@ the training script uses them to ask several questions per image.
 
 Prompt format and word positions
 --------------------------------
-``Sample.prompt`` is ``"<image> {question} answer :"``; ``Sample.words`` is
-``prompt.split()`` and ``cause_words`` indexes that list (``<image>`` is word
-0). The demo model's tokenizer is word level, so word ``i >= 1`` is token
-``i + num_image_tokens`` after the ``<s>`` token and the image tokens.
+``Sample.prompt`` is ``"{question} <image> answer :"`` (:data:`PROMPT_TEMPLATE`),
+e.g. ``"what color is the circle ? <image> answer :"``: the question comes
+*before* the image, so the image tokens of a causal language model can read
+the question (early fusion), and the answer is predicted after ``":"``.
+``Sample.words`` is ``prompt.split()`` and ``cause_words`` index that list.
+With the demo model's word-level tokenizer, question word ``i`` is token
+``1 + i`` (after ``<s>``), the image tokens follow, and the placeholder's
+word index is ``len(question.split())``.
 
 Splits and seeds
 ----------------
@@ -106,6 +110,7 @@ __all__ = [
     "COUNT_WORDS",
     "ABSENT_ANSWERS",
     "IMAGE_PLACEHOLDER",
+    "PROMPT_TEMPLATE",
     "SPLIT_SEED_RANGES",
     "WorldConfig",
     "SceneObject",
@@ -144,6 +149,8 @@ COUNT_WORDS: tuple[str, ...] = ("zero", "one", "two", "three")
 ABSENT_ANSWERS: dict[str, str] = {"color": "none", "exists": "no", "count": "zero", "relation": "none"}
 #: The placeholder the processor expands into one token per image patch.
 IMAGE_PLACEHOLDER = "<image>"
+#: The model prompt for a question; the processor expands ``<image>`` to one token per patch.
+PROMPT_TEMPLATE = "{question} " + IMAGE_PLACEHOLDER + " answer :"
 #: Disjoint ranges of per-sample seeds owned by each split.
 SPLIT_SEED_RANGES: dict[str, range] = {
     "train": range(0, 1_000_000_000),
@@ -151,7 +158,6 @@ SPLIT_SEED_RANGES: dict[str, range] = {
     "test": range(1_100_000_000, 1_200_000_000),
 }
 
-_PROMPT_SUFFIX = "answer :"
 
 
 @dataclass(frozen=True)
@@ -422,8 +428,8 @@ class Sample:
 
     @property
     def prompt(self) -> str:
-        """The model prompt, ``"<image> {question} answer :"``."""
-        return f"{IMAGE_PLACEHOLDER} {self.question} {_PROMPT_SUFFIX}"
+        """The model prompt, ``"{question} <image> answer :"`` (:data:`PROMPT_TEMPLATE`)."""
+        return PROMPT_TEMPLATE.format(question=self.question)
 
     @property
     def words(self) -> list[str]:
@@ -820,7 +826,7 @@ def ask(question: Question, scene: Scene, image: Image.Image, seed: int, config:
     """
     config = config or WorldConfig()
     patches = _patches_of(question.cause_cells, config)
-    words = f"{IMAGE_PLACEHOLDER} {question.question} {_PROMPT_SUFFIX}".split()
+    words = PROMPT_TEMPLATE.format(question=question.question).split()
     missing = [w for w in question.key_words if w not in words]
     if missing:
         raise InvalidParameterError(f"key words {missing} do not occur in the question {question.question!r}")
