@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-TORCH_FREE = ["whytoken", "whytoken.errors", "whytoken.graphs", "whytoken.causal", "whytoken.query",
-              "whytoken.adapters.trace"]
+TORCH_FREE = ["whytoken", "whytoken.errors", "whytoken.registry", "whytoken.graphs", "whytoken.causal",
+              "whytoken.query", "whytoken.adapters.trace"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)
