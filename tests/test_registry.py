@@ -152,3 +152,38 @@ def test_unregister(learners):
     assert "icd" not in learners and len(learners) == 0
     with pytest.raises(UnknownLearnerError, match="'icd'"):
         learners.unregister("icd")
+
+
+# ---------------------------------------------------------------------------- the package's registries
+def _package_registries():
+    from whytoken.adapters import interventions
+    from whytoken.causal import base
+    from whytoken.errors import (
+        UnknownBaselineError,
+        UnknownDatasetError,
+        UnknownExecutorError,
+        UnknownInterventionError,
+    )
+    from whytoken.experiments import baselines, datasets, executors
+    from whytoken.graphs import io
+    from whytoken.query import criteria
+
+    base.list_learners()  # loads the built-in learners
+    return [
+        (base._LEARNERS, UnknownLearnerError, base.list_learners),
+        (criteria._CRITERIA, UnknownCriterionError, criteria.list_criteria),
+        (interventions._INTERVENTIONS, UnknownInterventionError, interventions.list_interventions),
+        (baselines._BASELINES, UnknownBaselineError, baselines.list_baselines),
+        (executors._EXECUTORS, UnknownExecutorError, executors.list_executors),
+        (datasets._DATASETS, UnknownDatasetError, datasets.list_datasets),
+        (io._FORMATS, UnknownFormatError, io.list_formats),
+    ]
+
+
+def test_every_package_registry_is_a_registry_with_its_own_error():
+    for registry, error, list_names in _package_registries():
+        assert isinstance(registry, Registry)
+        assert registry.error is error
+        assert list_names() == registry.names() and len(registry) > 0
+        with pytest.raises(error, match=r"'no-such-name'.*" + ", ".join(registry.names())):
+            registry.get("no-such-name")

@@ -436,7 +436,7 @@ def test_unknown_format_lists_the_known_ones(tmp_path, small):
 
 
 def test_duplicate_registration_is_refused():
-    with pytest.raises(DuplicateRegistrationError, match="format 'json' is already registered.*overwrite=True"):
+    with pytest.raises(DuplicateRegistrationError, match="format is already registered as 'json'.*overwrite=True"):
         register_format("json", suffixes=[".j"], writer=io._write_json, reader=io._read_json)
     with pytest.raises(DuplicateRegistrationError, match=r"\['\.gv'\] already select format 'dot'"):
         register_format("graphviz", suffixes=["gv"], writer=io._write_dot, reader=pag_from_dot)

@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 import numpy as np
 
 from whytoken.adapters.images import blank_boxes
 from whytoken.adapters.trace import TokenKind, Trace
-from whytoken.errors import DuplicateRegistrationError, InterventionError, UnknownInterventionError
+from whytoken.errors import InterventionError, UnknownInterventionError
+from whytoken.registry import Registry
 
 __all__ = [
     "RowEdit",
@@ -98,45 +99,40 @@ class Intervention(abc.ABC):
         return f"{type(self).__name__}(name={self.name!r})"
 
 
-_INTERVENTIONS: dict[str, type[Intervention]] = {}
+_INTERVENTIONS: Registry[type[Intervention]] = Registry(
+    "intervention kind", error=UnknownInterventionError,
+    fix="Register a new one with @register_intervention(name).", name_attribute="name",
+)
+IC = TypeVar("IC", bound=type[Intervention])
 
 
-def register_intervention(name: str, *, overwrite: bool = False) -> Callable[[type[Intervention]], type[Intervention]]:
-    """Class decorator registering an :class:`Intervention` under ``name``.
+def register_intervention(name: str, *, overwrite: bool = False) -> Callable[[IC], IC]:
+    """Class decorator registering an :class:`Intervention` under ``name`` (and setting its ``name``).
 
     Raises
     ------
     DuplicateRegistrationError
-        If ``name`` is taken and ``overwrite`` is False.
+        If ``name`` is taken by another class and ``overwrite`` is False.
     """
-
-    def decorator(cls: type[Intervention]) -> type[Intervention]:
-        if name in _INTERVENTIONS and not overwrite:
-            raise DuplicateRegistrationError(
-                f"an intervention is already registered as {name!r}; pass overwrite=True to replace it"
-            )
-        cls.name = name
-        _INTERVENTIONS[name] = cls
-        return cls
-
-    return decorator
+    return _INTERVENTIONS.register(name, overwrite=overwrite)
 
 
 def list_interventions() -> list[str]:
     """The registered intervention names, sorted."""
-    return sorted(_INTERVENTIONS)
+    return _INTERVENTIONS.names()
 
 
 def get_intervention(name: str | Intervention) -> Intervention:
-    """An instance of the intervention registered under ``name`` (instances pass through)."""
+    """An instance of the intervention registered under ``name`` (instances pass through).
+
+    Raises
+    ------
+    UnknownInterventionError
+        If no intervention has that name; the message lists the known ones.
+    """
     if isinstance(name, Intervention):
         return name
-    try:
-        return _INTERVENTIONS[name]()
-    except (KeyError, TypeError):
-        raise UnknownInterventionError(
-            f"unknown intervention kind {name!r}; registered kinds: {', '.join(list_interventions())}"
-        ) from None
+    return _INTERVENTIONS.get(name)()
 
 
 @register_intervention("mask")

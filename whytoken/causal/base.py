@@ -22,8 +22,9 @@ import abc
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
-from whytoken.errors import DuplicateRegistrationError, InvalidOrderError, NodeNotFoundError, UnknownLearnerError
+from whytoken.errors import InvalidOrderError, NodeNotFoundError, UnknownLearnerError
 from whytoken.graphs import PAG
+from whytoken.registry import Registry
 
 __all__ = [
     "CIResult",
@@ -160,30 +161,22 @@ class Learner(abc.ABC):
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
 
-_LEARNERS: dict[str, type[Learner]] = {}
+_LEARNERS: Registry[type[Learner]] = Registry(
+    "learner", error=UnknownLearnerError, fix="Register a new one with @register_learner(name).",
+    name_attribute="name",
+)
 L = TypeVar("L", bound=type[Learner])
 
 
 def register_learner(name: str, *, overwrite: bool = False) -> Callable[[L], L]:
-    """Class decorator: register a :class:`Learner` subclass under ``name``.
+    """Class decorator: register a :class:`Learner` subclass under ``name`` (and set its ``name``).
 
     Raises
     ------
     DuplicateRegistrationError
-        If ``name`` is taken and ``overwrite`` is false.
+        If ``name`` is taken by another class and ``overwrite`` is false.
     """
-
-    def decorator(cls: L) -> L:
-        if name in _LEARNERS and not overwrite and _LEARNERS[name] is not cls:
-            raise DuplicateRegistrationError(
-                f"a learner is already registered as {name!r} ({_LEARNERS[name].__name__}); "
-                "pass overwrite=True to replace it"
-            )
-        cls.name = name
-        _LEARNERS[name] = cls
-        return cls
-
-    return decorator
+    return _LEARNERS.register(name, overwrite=overwrite)
 
 
 def _load_builtin_learners() -> None:
@@ -201,7 +194,7 @@ def _load_builtin_learners() -> None:
 def list_learners() -> list[str]:
     """Names of the registered learners, sorted."""
     _load_builtin_learners()
-    return sorted(_LEARNERS)
+    return _LEARNERS.names()
 
 
 def get_learner(name: str, **params: Any) -> Learner:
@@ -211,14 +204,14 @@ def get_learner(name: str, **params: Any) -> Learner:
     ------
     UnknownLearnerError
         If no learner has that name; the message lists the known ones.
+
+    Examples
+    --------
+    >>> get_learner("icd").name
+    'icd'
     """
-    known = list_learners()
-    if name not in _LEARNERS:
-        raise UnknownLearnerError(
-            f"unknown learner {name!r}; known learners: {', '.join(known)}. "
-            "Register a new one with @register_learner(name)."
-        )
-    return _LEARNERS[name](**params)
+    _load_builtin_learners()
+    return _LEARNERS.get(name)(**params)
 
 
 def check_order(nodes: Sequence[Hashable], order: Sequence[Hashable]) -> list[Hashable]:

@@ -71,13 +71,13 @@ import numpy as np
 from whytoken.adapters.trace import TokenKind, Trace
 from whytoken.errors import (
     AdapterError,
-    DuplicateRegistrationError,
     ExplanationError,
     InvalidAttentionError,
     InvalidParameterError,
     LayerError,
     UnknownBaselineError,
 )
+from whytoken.registry import Registry
 
 __all__ = [
     "Attribution",
@@ -467,30 +467,22 @@ class AttributionMethod(abc.ABC):
         """Return at least ``{"scores": one float per candidate}``."""
 
 
-_BASELINES: dict[str, type[AttributionMethod]] = {}
+_BASELINES: Registry[type[AttributionMethod]] = Registry(
+    "attribution method", plural="methods", error=UnknownBaselineError,
+    fix="Register a new one with @register_baseline(name).", name_attribute="name",
+)
 M = TypeVar("M", bound=type[AttributionMethod])
 
 
 def register_baseline(name: str, *, overwrite: bool = False) -> Callable[[M], M]:
-    """Class decorator: register an :class:`AttributionMethod` subclass under ``name``.
+    """Class decorator: register an :class:`AttributionMethod` subclass under ``name`` (and set its ``name``).
 
     Raises
     ------
     DuplicateRegistrationError
         If ``name`` is taken by another class and ``overwrite`` is false.
     """
-
-    def decorator(cls: M) -> M:
-        if name in _BASELINES and not overwrite and _BASELINES[name] is not cls:
-            raise DuplicateRegistrationError(
-                f"an attribution method is already registered as {name!r} ({_BASELINES[name].__name__}); "
-                "pass overwrite=True to replace it"
-            )
-        cls.name = name
-        _BASELINES[name] = cls
-        return cls
-
-    return decorator
+    return _BASELINES.register(name, overwrite=overwrite)
 
 
 def list_baselines() -> list[str]:
@@ -501,7 +493,7 @@ def list_baselines() -> list[str]:
     >>> list_baselines()
     ['attention', 'grad-x-input', 'random', 'relevancy', 'rollout', 'whytoken']
     """
-    return sorted(_BASELINES)
+    return _BASELINES.names()
 
 
 def baseline_class(name: str) -> type[AttributionMethod]:
@@ -512,12 +504,7 @@ def baseline_class(name: str) -> type[AttributionMethod]:
     UnknownBaselineError
         Listing the known names.
     """
-    if name not in _BASELINES:
-        raise UnknownBaselineError(
-            f"unknown attribution method {name!r}; known methods: {', '.join(list_baselines())}. "
-            "Register a new one with @register_baseline(name)."
-        )
-    return _BASELINES[name]
+    return _BASELINES.get(name)
 
 
 def get_baseline(name: str, **params: Any) -> AttributionMethod:

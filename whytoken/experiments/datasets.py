@@ -47,6 +47,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from whytoken.errors import ConfigError, UnknownDatasetError
+from whytoken.registry import Registry
 
 __all__ = [
     "ExperimentSample",
@@ -143,7 +144,9 @@ class DatasetKind:
     doc: str = ""
 
 
-_DATASETS: dict[str, DatasetKind] = {}
+_DATASETS: Registry[DatasetKind] = Registry(
+    "dataset kind", error=UnknownDatasetError, fix="Register a new one with @register_dataset(name)."
+)
 
 
 def register_dataset(
@@ -159,15 +162,17 @@ def register_dataset(
     ``defaults`` lists every option (unknown options are rejected), ``required``
     the options without default, ``check`` validates option values (raising
     :class:`ConfigError`) without loading anything.
+
+    Raises
+    ------
+    DuplicateRegistrationError
+        If ``name`` is taken by another kind and ``overwrite`` is false.
     """
-    from whytoken.errors import DuplicateRegistrationError
 
     def decorator(loader: Callable) -> Callable:
-        if name in _DATASETS and not overwrite and _DATASETS[name].loader is not loader:
-            raise DuplicateRegistrationError(f"a dataset kind is already registered as {name!r}; "
-                                             "pass overwrite=True to replace it")
-        _DATASETS[name] = DatasetKind(name, dict(defaults or {}), tuple(required), loader, check,
-                                      (loader.__doc__ or "").strip().splitlines()[0] if loader.__doc__ else "")
+        doc = (loader.__doc__ or "").strip().splitlines()[0] if loader.__doc__ else ""
+        _DATASETS.register(name, DatasetKind(name, dict(defaults or {}), tuple(required), loader, check, doc),
+                           overwrite=overwrite)
         return loader
 
     return decorator
@@ -181,7 +186,7 @@ def list_datasets() -> list[str]:
     >>> list_datasets()
     ['jsonl', 'prompts', 'world']
     """
-    return sorted(_DATASETS)
+    return _DATASETS.names()
 
 
 def get_dataset_kind(name: str) -> DatasetKind:
@@ -192,10 +197,7 @@ def get_dataset_kind(name: str) -> DatasetKind:
     UnknownDatasetError
         Listing the known kinds.
     """
-    if name not in _DATASETS:
-        raise UnknownDatasetError(f"unknown dataset kind {name!r}; known kinds: {', '.join(list_datasets())}. "
-                                  "Register a new one with @register_dataset(name).")
-    return _DATASETS[name]
+    return _DATASETS.get(name)
 
 
 def validate_dataset_spec(spec: Mapping[str, Any]) -> dict[str, Any]:

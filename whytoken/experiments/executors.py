@@ -35,7 +35,8 @@ import logging
 import os
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeVar
 
-from whytoken.errors import ConfigError, DuplicateRegistrationError, UnknownExecutorError
+from whytoken.errors import ConfigError, UnknownExecutorError
+from whytoken.registry import Registry
 
 __all__ = [
     "Executor",
@@ -89,22 +90,22 @@ class Executor(abc.ABC):
         self.close()
 
 
-_EXECUTORS: dict[str, type[Executor]] = {}
+_EXECUTORS: Registry[type[Executor]] = Registry(
+    "executor", error=UnknownExecutorError, fix="Register a new one with @register_executor(name).",
+    name_attribute="name",
+)
 E = TypeVar("E", bound=type[Executor])
 
 
 def register_executor(name: str, *, overwrite: bool = False) -> Callable[[E], E]:
-    """Class decorator: register an :class:`Executor` subclass under ``name``."""
+    """Class decorator: register an :class:`Executor` subclass under ``name`` (and set its ``name``).
 
-    def decorator(cls: E) -> E:
-        if name in _EXECUTORS and not overwrite and _EXECUTORS[name] is not cls:
-            raise DuplicateRegistrationError(f"an executor is already registered as {name!r} "
-                                             f"({_EXECUTORS[name].__name__}); pass overwrite=True to replace it")
-        cls.name = name
-        _EXECUTORS[name] = cls
-        return cls
-
-    return decorator
+    Raises
+    ------
+    DuplicateRegistrationError
+        If ``name`` is taken by another class and ``overwrite`` is false.
+    """
+    return _EXECUTORS.register(name, overwrite=overwrite)
 
 
 def list_executors() -> list[str]:
@@ -115,14 +116,7 @@ def list_executors() -> list[str]:
     >>> list_executors()
     ['local', 'ray']
     """
-    return sorted(_EXECUTORS)
-
-
-def _executor_class(name: str) -> type[Executor]:
-    if name not in _EXECUTORS:
-        raise UnknownExecutorError(f"unknown executor {name!r}; known executors: {', '.join(list_executors())}. "
-                                   "Register a new one with @register_executor(name).")
-    return _EXECUTORS[name]
+    return _EXECUTORS.names()
 
 
 def validate_executor_spec(spec: Mapping[str, Any]) -> None:
@@ -144,7 +138,7 @@ def validate_executor_spec(spec: Mapping[str, Any]) -> None:
     spec = dict(spec)
     name = spec.pop("name", None)
     try:
-        cls = _executor_class(str(name))
+        cls = _EXECUTORS.get(str(name))
     except UnknownExecutorError as err:
         raise ConfigError(f"executor.name = {name!r} is invalid: {err}") from err
     unknown = sorted(set(spec) - set(cls.defaults))
@@ -159,7 +153,7 @@ def get_executor(spec: Mapping[str, Any] | str) -> Executor:
     spec = {"name": spec} if isinstance(spec, str) else dict(spec)
     name = str(spec.pop("name", "local"))
     try:
-        cls = _executor_class(name)
+        cls = _EXECUTORS.get(name)
     except UnknownExecutorError as err:
         raise ConfigError(f"executor.name = {name!r} is invalid: {err}") from err
     return cls(**spec)

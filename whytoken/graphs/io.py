@@ -101,6 +101,7 @@ from whytoken.errors import (
 )
 from whytoken.graphs.marks import Mark
 from whytoken.graphs.pag import PAG
+from whytoken.registry import Registry
 
 __all__ = [
     "PAG_SCHEMA",
@@ -1367,7 +1368,10 @@ class PagFormat:
     description: str = ""
 
 
-_FORMATS: dict[str, PagFormat] = {}
+_FORMATS: Registry[PagFormat] = Registry(
+    "graph format", plural="formats", error=UnknownFormatError, case_sensitive=False,
+    fix="Register a new one with whytoken.graphs.register_format(name, suffixes=..., writer=..., reader=...).",
+)
 
 
 def register_format(
@@ -1393,25 +1397,23 @@ def register_format(
     ...                       reader=lambda path: pag_from_json(path.read_text()))
     >>> "json-compact" in list_formats()
     True
-    >>> _ = _FORMATS.pop("json-compact")   # keep the registry as shipped
+    >>> _ = _FORMATS.unregister("json-compact")   # keep the registry as shipped
     """
-    key = name.lower()
     norm_suffixes = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
+    fmt = PagFormat(name.lower(), norm_suffixes, writer, reader, description)
     if not overwrite:
-        if key in _FORMATS:
-            raise DuplicateRegistrationError(
-                f"format {key!r} is already registered; pass overwrite=True to replace it"
-            )
-        for other in _FORMATS.values():
+        for other in _registered_formats():
             clash = set(norm_suffixes) & set(other.suffixes)
-            if clash:
+            if clash and other.name != fmt.name:
                 raise DuplicateRegistrationError(
                     f"suffix(es) {sorted(clash)} already select format {other.name!r}; choose other suffixes "
                     "or pass overwrite=True"
                 )
-    fmt = PagFormat(key, norm_suffixes, writer, reader, description)
-    _FORMATS[key] = fmt
-    return fmt
+    return _FORMATS.register(fmt.name, fmt, overwrite=overwrite)
+
+
+def _registered_formats() -> list[PagFormat]:
+    return [_FORMATS.get(name) for name in _FORMATS]
 
 
 def list_formats() -> list[str]:
@@ -1422,7 +1424,7 @@ def list_formats() -> list[str]:
     >>> list_formats()
     ['dot', 'graphml', 'json']
     """
-    return sorted(_FORMATS)
+    return _FORMATS.names()
 
 
 def get_format(name: str) -> PagFormat:
@@ -1438,22 +1440,17 @@ def get_format(name: str) -> PagFormat:
     >>> get_format("GraphML").suffixes
     ('.graphml', '.xml')
     """
-    try:
-        return _FORMATS[str(name).lower()]
-    except KeyError:
-        raise UnknownFormatError(
-            f"unknown graph format {name!r}; known formats: {', '.join(list_formats())}"
-        ) from None
+    return _FORMATS.get(name)
 
 
 def _format_for(path: Path, format: str | None) -> PagFormat:
     if format is not None:
         return get_format(format)
     suffix = path.suffix.lower()
-    for fmt in _FORMATS.values():
+    for fmt in _registered_formats():
         if suffix in fmt.suffixes:
             return fmt
-    known = ", ".join(f"{s} ({f.name})" for f in _FORMATS.values() for s in f.suffixes)
+    known = ", ".join(f"{s} ({f.name})" for f in _registered_formats() for s in f.suffixes)
     raise UnknownFormatError(
         f"cannot tell the graph format of {str(path)!r} from its suffix {suffix!r}; known suffixes: {known}. "
         f"Pass format= one of {', '.join(list_formats())}"

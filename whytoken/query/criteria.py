@@ -36,12 +36,8 @@ import abc
 import math
 from typing import Any, Callable, Protocol, TypeVar
 
-from whytoken.errors import (
-    DuplicateRegistrationError,
-    ExplanationError,
-    InvalidParameterError,
-    UnknownCriterionError,
-)
+from whytoken.errors import ExplanationError, InvalidParameterError, UnknownCriterionError
+from whytoken.registry import Registry
 
 __all__ = [
     "UnknownCriterionError",
@@ -114,30 +110,22 @@ class Criterion(abc.ABC):
         return self.name
 
 
-_CRITERIA: dict[str, type[Criterion]] = {}
+_CRITERIA: Registry[type[Criterion]] = Registry(
+    "verification criterion", plural="criteria", error=UnknownCriterionError,
+    fix="Register a new one with @register_criterion(name).", name_attribute="name",
+)
 C = TypeVar("C", bound=type[Criterion])
 
 
 def register_criterion(name: str, *, overwrite: bool = False) -> Callable[[C], C]:
-    """Class decorator: register a :class:`Criterion` subclass under ``name``.
+    """Class decorator: register a :class:`Criterion` subclass under ``name`` (and set its ``name``).
 
     Raises
     ------
     DuplicateRegistrationError
         If ``name`` is taken by another class and ``overwrite`` is false.
     """
-
-    def decorator(cls: C) -> C:
-        if name in _CRITERIA and not overwrite and _CRITERIA[name] is not cls:
-            raise DuplicateRegistrationError(
-                f"a criterion is already registered as {name!r} ({_CRITERIA[name].__name__}); "
-                "pass overwrite=True to replace it"
-            )
-        cls.name = name
-        _CRITERIA[name] = cls
-        return cls
-
-    return decorator
+    return _CRITERIA.register(name, overwrite=overwrite)
 
 
 def list_criteria() -> list[str]:
@@ -148,7 +136,7 @@ def list_criteria() -> list[str]:
     >>> list_criteria()
     ['prob-drop', 'top-token']
     """
-    return sorted(_CRITERIA)
+    return _CRITERIA.names()
 
 
 def get_criterion(name: "str | Criterion", **params: Any) -> Criterion:
@@ -161,12 +149,7 @@ def get_criterion(name: "str | Criterion", **params: Any) -> Criterion:
     """
     if isinstance(name, Criterion):
         return name
-    if name not in _CRITERIA:
-        raise UnknownCriterionError(
-            f"unknown verification criterion {name!r}; known criteria: {', '.join(list_criteria())}. "
-            "Register a new one with @register_criterion(name)."
-        )
-    return _CRITERIA[name](**params)
+    return _CRITERIA.get(name)(**params)
 
 
 @register_criterion("top-token")
