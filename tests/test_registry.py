@@ -165,7 +165,7 @@ def _package_registries():
         UnknownInterventionError,
     )
     from whytoken.experiments import baselines, datasets, executors
-    from whytoken.graphs import io
+    from whytoken.graphs.io import formats
     from whytoken.query import criteria
 
     base.list_learners()  # loads the built-in learners
@@ -176,7 +176,7 @@ def _package_registries():
         (baselines._BASELINES, UnknownBaselineError, baselines.list_baselines),
         (executors._EXECUTORS, UnknownExecutorError, executors.list_executors),
         (datasets._DATASETS, UnknownDatasetError, datasets.list_datasets),
-        (io._FORMATS, UnknownFormatError, io.list_formats),
+        (formats._FORMATS, UnknownFormatError, formats.list_formats),
     ]
 
 

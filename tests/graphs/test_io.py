@@ -23,7 +23,7 @@ from whytoken.errors import (
     SchemaError,
     UnknownFormatError,
 )
-from whytoken.graphs import PAG, PAG_SCHEMA, Mark, io
+from whytoken.graphs import PAG, PAG_SCHEMA, Mark
 from whytoken.graphs.io import (
     get_format,
     list_formats,
@@ -437,9 +437,9 @@ def test_unknown_format_lists_the_known_ones(tmp_path, small):
 
 def test_duplicate_registration_is_refused():
     with pytest.raises(DuplicateRegistrationError, match="format is already registered as 'json'.*overwrite=True"):
-        register_format("json", suffixes=[".j"], writer=io._write_json, reader=io._read_json)
+        register_format("json", suffixes=[".j"], writer=get_format("json").writer, reader=get_format("json").reader)
     with pytest.raises(DuplicateRegistrationError, match=r"\['\.gv'\] already select format 'dot'"):
-        register_format("graphviz", suffixes=["gv"], writer=io._write_dot, reader=pag_from_dot)
+        register_format("graphviz", suffixes=["gv"], writer=get_format("dot").writer, reader=pag_from_dot)
     assert list_formats() == ["dot", "graphml", "json"]
 
 
