@@ -196,11 +196,16 @@ def test_whytoken_scores_put_the_explaining_set_first(toy_trace):
         explaining_set=members(cands[3]), minimal_sets=(members(cands[3]), members(cands[0])),
         best_head=SimpleNamespace(head=1, pds_depth={cands[2]: 1, cands[1]: 2}, n_ci_tests=5),
         heads=(SimpleNamespace(n_ci_tests=5),), verified=True, status="explained", timings={"total": 0.1},
-        search=SimpleNamespace(n_interventions=7, n_model_calls=2, exhaustive_interventions=40))
+        search=SimpleNamespace(n_interventions=7, n_model_calls=2, exhaustive_interventions=40),
+        single_token_effects={})
     out = whytoken_scores(explanation, toy_trace, t, cands)
     ranking = rank_by_scores(cands, out["scores"])
     assert ranking[:4] == (cands[3], cands[0], cands[2], cands[1])
     assert out["explaining_set"] == (cands[3],) and out["forward_passes"] == 7
+    # tokens removed alone during the search come next, strongest measured effect first, before the PDS order
+    explanation.single_token_effects = {cands[1]: 0.6, cands[4]: 0.2}
+    ranking = rank_by_scores(cands, whytoken_scores(explanation, toy_trace, t, cands)["scores"])
+    assert ranking[:5] == (cands[3], cands[0], cands[1], cands[4], cands[2])
 
 
 def test_whytoken_method_runs_the_query_on_the_toy_model(toy_trace):

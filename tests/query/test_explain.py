@@ -13,7 +13,7 @@ from whytoken.errors import (
     TargetError,
     UnknownLearnerError,
 )
-from whytoken.query import explain, get_criterion, n_subsets_up_to
+from whytoken.query import Explanation, explain, get_criterion, n_subsets_up_to
 
 TARGET = 10  # the generated position of the fixtures in conftest.py
 
@@ -50,6 +50,22 @@ def test_counts_forward_passes_and_dedups_across_heads(two_causes_trace, kit):
     head2 = result.heads[2]
     assert [(c.positions, c.verified) for c in head2.candidates] == [((5,), False)]
     assert head2.minimal_size is None and result.heads[0].minimal_size == 1
+
+
+def test_single_token_effects_are_the_measured_drops(two_causes_trace, kit):
+    # oracle: the fake model's probability after removing each token alone, relative to 0.8
+    after = {3: 0.2, 5: 0.6, 7: 0.4}
+    model = kit.FakeModel(lambda removed: (False, min([after.get(r, 0.8) for r in removed] or [0.8])))
+    result = explain(two_causes_trace, TARGET, layer=1, model=model, max_set_size=1)
+    assert result.status == "not-explained"
+    effects = result.single_token_effects
+    assert list(effects) == [3, 7, 5]  # strongest first
+    assert effects == pytest.approx({3: 0.75, 7: 0.5, 5: 0.25})
+    records = [c for h in result.heads for c in h.candidates]
+    assert all(c.effect == pytest.approx(1 - after[c.positions[0]] / 0.8) for c in records)
+    assert Explanation.from_json(result.to_json()).single_token_effects == effects
+    unverified = explain(two_causes_trace, TARGET, layer=1, verify=False)
+    assert unverified.single_token_effects == {}
 
 
 def test_conjunctive_cause_needs_a_pair(two_causes_trace, kit):

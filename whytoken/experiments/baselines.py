@@ -647,9 +647,11 @@ class RandomBaseline(AttributionMethod):
 class WhytokenMethod(AttributionMethod):
     """whytoken's verified minimal explaining set, as a ranking.
 
-    The explaining set's members rank first (in position order), then the
-    members of the other minimal sets, then the remaining candidates by
-    distance from the target in the best head's PDS-tree and finally by the
+    The explaining set's members rank first, then the members of the other
+    minimal sets, then the tokens the search removed alone, by their measured
+    effect on the target (:attr:`~whytoken.query.Explanation.single_token_effects`;
+    interventions it has paid for anyway), then the remaining candidates by
+    distance from the target in the best head's PDS-tree; ties go to the
     head-mean attention of the predicting position. Parameters are passed to
     :func:`whytoken.query.explain`.
     """
@@ -710,9 +712,14 @@ def whytoken_scores(explanation: Any, trace: Trace, target: int, candidates: tup
     n = len(cands)
     far = n + 1
 
+    effects = explanation.single_token_effects
+
     def key(c: int) -> tuple:
-        group = 0 if c in chosen else 1 if c in alternatives else 2
-        return (group, depth.get(c, far) if group == 2 else 0, -float(att[c]), c)
+        if c in chosen or c in alternatives:
+            return (0 if c in chosen else 1, 0.0, 0, -float(att[c]), c)
+        if c in effects:  # removed alone during the search: rank by the measured effect
+            return (2, -effects[c], 0, -float(att[c]), c)
+        return (3, 0.0, depth.get(c, far), -float(att[c]), c)
 
     order = sorted(cands, key=key)
     scores = {c: float(n - rank) for rank, c in enumerate(order)}

@@ -722,7 +722,8 @@ def explain(
     for w in works:
         records = tuple(
             CandidateRecord(positions=pos, pds_distance=d,
-                            verified=(outcomes[pos].changed if pos in outcomes else None))
+                            verified=(outcomes[pos].changed if pos in outcomes else None),
+                            effect=(_finite_or_none(outcomes[pos].effect) if pos in outcomes else None))
             for pos, d in w.records)
         sizes = [len(c.positions) for c in records if c.verified]
         head_results.append(HeadResult(
@@ -807,6 +808,10 @@ def _accepts(function: Callable[..., Any], name: str) -> bool:
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def _prob_after(prediction: Any) -> float:

@@ -359,19 +359,26 @@ class CandidateRecord:
     """One candidate set a head proposed, and the verdict on it.
 
     ``verified`` is None when the set was not checked (``verify=False``, or it
-    fell outside the candidate budget).
+    fell outside the candidate budget). ``effect`` is the criterion's measured
+    effect of removing the set (for ``top-token`` and ``prob-drop``: the
+    relative drop of the target token's probability), None when unchecked or
+    when the model did not report the probability.
     """
 
     positions: tuple[int, ...]
     pds_distance: int
     verified: bool | None
+    effect: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"positions": list(self.positions), "pds_distance": self.pds_distance, "verified": self.verified}
+        return {"positions": list(self.positions), "pds_distance": self.pds_distance, "verified": self.verified,
+                "effect": self.effect}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "CandidateRecord":
-        return cls(tuple(int(p) for p in data["positions"]), int(data["pds_distance"]), data.get("verified"))
+        effect = data.get("effect")
+        return cls(tuple(int(p) for p in data["positions"]), int(data["pds_distance"]), data.get("verified"),
+                   None if effect is None else float(effect))
 
 
 @dataclass(frozen=True)
@@ -598,6 +605,31 @@ class Explanation:
         if self.explaining_set is None:
             return {}
         return {m.position: m.p_value for m in self.explaining_set.members}
+
+    @property
+    def single_token_effects(self) -> dict[int, float]:
+        """Position -> measured effect of removing that token alone, for every token the search checked alone.
+
+        These are interventions on the model, not graph evidence: the search
+        checks every single-token candidate in the heads' PDS-trees before it
+        tries larger sets. Sorted by effect, strongest first; tokens never
+        checked alone (outside the trees' range, or ``verify=False``) are absent.
+
+        Examples
+        --------
+        >>> from whytoken.query import explain
+        >>> from whytoken.experiments.harness import ToyModel
+        >>> model = ToyModel()
+        >>> e = explain(model.trace(prompt="a b c", max_new_tokens=1), -1, model=model)
+        >>> all(isinstance(v, float) for v in e.single_token_effects.values())
+        True
+        """
+        effects: dict[int, float] = {}
+        for head in self.heads:
+            for record in head.candidates:
+                if len(record.positions) == 1 and record.effect is not None and math.isfinite(record.effect):
+                    effects[record.positions[0]] = record.effect
+        return dict(sorted(effects.items(), key=lambda kv: (-kv[1], kv[0])))
 
     @property
     def best_head(self) -> HeadResult | None:
