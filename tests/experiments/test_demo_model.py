@@ -51,7 +51,6 @@ def test_checkpoint_files_are_package_data_and_small():
     assert all(p.suffix in {".json", ".safetensors", ".txt", ".jinja"} for p in DEFAULT_CHECKPOINT_DIR.iterdir())
 
 
-@pytest.mark.xfail(reason="issue 4 open: the committed checkpoint answers exists 90% and relation 70% of test-split questions, below the 98% target (colour and count 100%)", strict=False)
 def test_checkpoint_loads_through_plain_transformers_in_a_fresh_process():
     code = textwrap.dedent(
         f"""
@@ -165,7 +164,6 @@ def test_cause_token_positions_point_at_cause_tokens(demo):
         cause_token_positions(sample, ids[:20], processor.tokenizer)
 
 
-@pytest.mark.xfail(reason="issue 4 open: the committed checkpoint answers exists 90% and relation 70% of test-split questions, below the 98% target (colour and count 100%)", strict=False)
 def test_metadata_describes_the_checkpoint():
     meta = read_metadata()
     assert world_config_of() == WORLD
@@ -174,7 +172,6 @@ def test_metadata_describes_the_checkpoint():
     assert all(per_kind[k]["accuracy"] >= 0.98 for k in KINDS)
 
 
-@pytest.mark.xfail(reason="issue 4 open: the committed checkpoint answers exists 90% and relation 70% of test-split questions, below the 98% target (colour and count 100%)", strict=False)
 def test_held_out_accuracy_per_kind(demo):
     model, processor = demo
     samples = generate("test", 160, seed=10_000)  # 40 per kind, away from the offsets the report uses

@@ -8,12 +8,12 @@ module builds its parts and reads it back.
 Architecture (defaults of :class:`DemoArchitecture`)
 ------------------------------------------------------
 * vision tower: ``CLIPVisionModel``, 96 x 96 images, 16 px patches (6 x 6 = 36
-  patches, one per world cell), hidden 64, 2 layers, 4 heads, MLP 256;
+  patches, one per world cell), hidden 64, 2 layers, 4 heads, MLP 192;
   ``vision_feature_layer=-1`` and ``vision_feature_select_strategy="default"``
   (CLS dropped), so there is exactly one image token per patch, in row-major
   order, and no pooling;
-* projector: LLaVA's two-layer GELU MLP, 64 -> 96 -> 96;
-* language model: ``LlamaForCausalLM``, hidden 96, 3 layers, 4 heads, MLP 256,
+* projector: LLaVA's two-layer GELU MLP, 64 -> 64 -> 64;
+* language model: ``LlamaForCausalLM``, hidden 64, 3 layers, 4 heads, MLP 192,
   word-level vocabulary of the world (:func:`whytoken.experiments.world.vocabulary`)
   plus ``<pad> <s> </s> <unk> <image>``.
 
@@ -122,17 +122,17 @@ class DemoArchitecture:
     Examples
     --------
     >>> DemoArchitecture().text_hidden
-    96
+    64
     """
 
     vision_hidden: int = 64
     vision_layers: int = 2
     vision_heads: int = 4
-    vision_intermediate: int = 256
-    text_hidden: int = 96
+    vision_intermediate: int = 192
+    text_hidden: int = 64
     text_layers: int = 3
     text_heads: int = 4
-    text_intermediate: int = 256
+    text_intermediate: int = 192
     sincos_positions: bool = True
 
     def __post_init__(self) -> None:

@@ -13,29 +13,47 @@ Recipe
   :func:`~whytoken.experiments.world.questions_about` (a kind drawn with
   ``kind_weights``, which favour the slow-to-learn ``exists`` and ``relation``;
   then an answer uniformly among those the scene offers; then a question with
-  that answer). Every question is its own row, ``<s> question <image>*36
+  that answer, preferring hard negatives for ``exists``/``no``, see
+  :func:`pick_questions`). Every question is its own row, ``<s> question <image>*36
   answer : a </s>``; the vision tower runs once per image and its features are
   shared by the rows of that image (:func:`hidden_states`, equal to the plain
   forward).
 * **Augmentation** (answer-preserving): with probability ``blank_prob`` 1-3
   random *empty* cells are painted flat background grey, the edit the
   intervention check makes, so a blanked patch reads as "empty".
+* **Vision pre-training** (``vision_steps``, a stand-in for the CLIP
+  pre-training a real LLaVA's vision tower has had): vision tower, projector
+  and probe (below) alone learn to describe cells, on a pool of
+  ``vision_pool`` rendered training scenes, before the language model starts.
 * **Loss.** Cross-entropy on the answer token and the ``</s>`` after it
-  (prompt tokens are not supervised), plus ``aux_weight`` times the
-  cross-entropies of a linear probe on each image token (the projector's
-  output) that must tell the shape, the colour and the colour-and-shape pair
-  in the token's own cell and, with ``probe_neighbours``, the shape in the
-  cell left of, right of, above and below it (or "empty"). The probe stands in
-  for the pre-training a real LLaVA's CLIP tower has had. Training from
-  scratch without it, the language model did not learn ``relation`` questions
-  within 2500 steps in any of the variants tried (answer-only loss, own-cell
-  probe only, a probe on the first language-model layer); with it, the
-  neighbour shapes are in each image token, so the language model finds the
-  anchor and reads its neighbour. The price: image tokens are not local (see
-  :func:`~whytoken.experiments.evaluate.feature_leakage`). The probe is
-  discarded; the saved model is a plain ``LlavaForConditionalGeneration``.
-* **Optimiser.** AdamW (weight decay 0.01, betas 0.9/0.98), linear warm-up, then
-  cosine decay to 5 % of ``lr``; gradient norm clipped at 1.
+  (prompt tokens are not supervised), plus three auxiliary terms that are
+  discarded with their linear heads (the saved model is a plain
+  ``LlavaForConditionalGeneration``):
+
+  - ``aux_weight`` x the *cell probe*: on each image token at the projector's
+    output, the shape, the colour and the colour-and-shape pair in its own
+    cell and, with ``probe_neighbours``, the colour-and-shape pair in the cell
+    left of, right of, above and below it (or "empty"). Without the
+    neighbour part the language model did not learn ``relation`` within 2500
+    steps in any variant tried: under the causal mask an image token cannot
+    look at later cells, so "the shape left of the X" must be read off the X
+    token, which then has to know its neighbours. The price: image tokens
+    are not local (see :func:`~whytoken.experiments.evaluate.feature_leakage`).
+  - ``cause_weight`` x the *cause probe*: on each image token at the input of
+    the last language-model layer, whether the patch is one of the question's
+    ground-truth cause patches (binary cross-entropy), and, with weight
+    ``answer_weight``, whether the answer is read from it (the cause patches,
+    except that for ``relation`` only the neighbour cell counts). It asks the
+    lower layers to find the cells the question is about, the step on which
+    ``exists`` and ``relation`` otherwise stall for thousands of steps.
+  - ``attention_weight`` x ``-log`` of the attention mass head 0 of the last
+    layer puts on the cause patches from the answer position (off by default:
+    it did not help).
+* **Optimiser.** AdamW (weight decay 0.01, betas 0.9/0.98); linear warm-up,
+  constant ``lr``, then a linear decay to 5 % over the last ``decay_fraction`` of
+  the steps (each question kind "clicks" after a plateau of its own; a long
+  high-rate phase reached them sooner than a cosine schedule); gradient norm
+  clipped at 1.
 * **Output.** ``save_pretrained`` of model and processor plus
   ``whytoken_demo.json`` (world, architecture, recipe, command, wall time,
   history, versions, test accuracy per kind, intervention rates, feature
@@ -55,7 +73,7 @@ Examples
 --------
 >>> from whytoken.experiments.train import TrainConfig
 >>> TrainConfig(steps=10).answers_seen
-960
+640
 """
 
 from __future__ import annotations
@@ -118,25 +136,32 @@ class TrainConfig:
     Examples
     --------
     >>> TrainConfig().questions_per_image
-    6
+    4
     """
 
     seed: int = 0
-    steps: int = 2500
+    steps: int = 3000
     images_per_step: int = 16
-    questions_per_image: int = 6
+    questions_per_image: int = 4
     lr: float = 3e-3
     warmup: int = 100
+    decay_fraction: float = 0.25
     weight_decay: float = 0.01
     threads: int = 1
     blank_prob: float = 0.25
     aux_weight: float = 1.0
-    probe_neighbours: bool = False
-    kind_weights: tuple[float, ...] = (0.15, 0.3, 0.15, 0.4)
-    eval_every: int = 250
+    probe_neighbours: bool = True
+    cause_weight: float = 1.0
+    attention_weight: float = 0.0
+    answer_weight: float = 1.0
+    vision_steps: int = 800
+    vision_batch: int = 64
+    vision_pool: int = 2048
+    kind_weights: tuple[float, ...] = (0.1, 0.15, 0.2, 0.55)
+    eval_every: int = 500
     eval_n: int = 400
-    test_n: int = 500
-    intervention_n: int = 200
+    test_n: int = 200
+    intervention_n: int = 40
     architecture: DemoArchitecture = field(default_factory=DemoArchitecture)
     world: WorldConfig = field(default_factory=WorldConfig)
 
@@ -145,12 +170,12 @@ class TrainConfig:
             raise ConfigError(
                 f"seed={self.seed}; expected 0 <= seed < {len(SPLIT_SEED_RANGES['train']) // _SEED_STRIDE}"
             )
-        if self.steps * self.images_per_step > _SEED_STRIDE:
+        if self.steps * self.images_per_step > 9 * _SEED_STRIDE // 10:
             raise ConfigError(
                 f"steps * images_per_step = {self.steps * self.images_per_step} exceeds the {_SEED_STRIDE} training "
                 "seeds of one run; lower steps or images_per_step"
             )
-        for name in ("steps", "images_per_step", "questions_per_image", "threads"):
+        for name in ("steps", "images_per_step", "questions_per_image", "threads", "vision_batch", "vision_pool"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}; expected a positive integer")
         if len(self.kind_weights) != len(KINDS) or min(self.kind_weights) < 0 or sum(self.kind_weights) <= 0:
@@ -159,6 +184,10 @@ class TrainConfig:
             )
         if not 0.0 <= self.blank_prob <= 1.0:
             raise ConfigError(f"blank_prob={self.blank_prob} is outside [0, 1]")
+        if self.vision_steps < 0:
+            raise ConfigError(f"vision_steps={self.vision_steps}; expected 0 (no pre-training) or more")
+        if not 0.0 <= self.decay_fraction <= 1.0:
+            raise ConfigError(f"decay_fraction={self.decay_fraction} is outside [0, 1]")
         if self.lr <= 0 or self.aux_weight < 0:
             raise ConfigError(f"lr={self.lr}, aux_weight={self.aux_weight}; expected lr > 0 and aux_weight >= 0")
 
@@ -205,7 +234,10 @@ def pick_questions(
     Each extra question draws a kind (with ``kind_weights`` over
     :data:`~whytoken.experiments.world.KINDS`, uniform by default) among the
     kinds the scene still offers, then an answer uniformly among that kind's
-    answers, then a question with that answer; no question repeats.
+    answers, then a question with that answer; no question repeats. A ``no``
+    to an ``exists`` question is a *hard negative* when the scene offers one:
+    its colour and its shape both occur, on different objects, so that
+    "colour present and shape present" is not enough to answer it.
 
     Examples
     --------
@@ -232,10 +264,19 @@ def pick_questions(
         answers = sorted({q.answer for q in candidates})
         answer = answers[int(rng.integers(len(answers)))]
         with_answer = [q for q in candidates if q.answer == answer]
+        if kind == "exists" and answer == "no":  # hard negatives: both attributes present on other objects
+            hard = [q for q in with_answer if _is_near_miss(q, sample)]
+            with_answer = hard or with_answer
         question = with_answer[int(rng.integers(len(with_answer)))]
         pool.remove(question)
         picked.append(ask(question, sample.scene, sample.image, sample.seed, sample.config))
     return picked
+
+
+def _is_near_miss(question: Any, sample: Sample) -> bool:
+    """True when an ``exists`` question's colour and shape both occur in the scene, on different objects."""
+    color, shape = question.key_words
+    return bool(sample.scene.find(color=color)) and bool(sample.scene.find(shape=shape))
 
 
 def build_batch(
@@ -346,8 +387,9 @@ _N_SHAPES, _N_COLORS, _N_COMBOS = 1 + len(SHAPES), 1 + len(COLORS), 1 + len(SHAP
 
 
 def _probe_sizes(neighbours: bool) -> list[int]:
-    """Probe heads: own shape, colour, colour-and-shape; then, optionally, the shape in each RELATIONS direction."""
-    return [_N_SHAPES, _N_COLORS, _N_COMBOS] + ([_N_SHAPES] * len(RELATIONS) if neighbours else [])
+    """Probe heads: own shape, colour, colour-and-shape; then, optionally, the colour-and-shape in each
+    RELATIONS direction."""
+    return [_N_SHAPES, _N_COLORS, _N_COMBOS] + ([_N_COMBOS] * len(RELATIONS) if neighbours else [])
 
 
 def _cell_targets(samples: Sequence[Sample], world: WorldConfig, neighbours: bool) -> torch.Tensor:
@@ -368,9 +410,63 @@ def _cell_targets(samples: Sequence[Sample], world: WorldConfig, neighbours: boo
                     values = [1 + s_id, 1 + c_id, 1 + s_id * len(COLORS) + c_id]
                 for dr, dc in RELATIONS.values() if neighbours else ():
                     other = cells.get((row + dr, col + dc))
-                    values.append(0 if other is None else 1 + shape_ids[other.shape])
+                    values.append(
+                        0 if other is None else 1 + shape_ids[other.shape] * len(COLORS) + color_ids[other.color]
+                    )
                 targets[b, r * world.patch_grid + c] = torch.tensor(values)
     return targets
+
+
+def _cause_targets(groups: Sequence[Sequence[Sample]], world: WorldConfig) -> torch.Tensor:
+    """Per row and image token: 1 if the patch is one of the question's cause patches, ``(rows, patches)``."""
+    rows = [q for group in groups for q in group]
+    targets = torch.zeros((len(rows), world.num_patches), dtype=torch.float32)
+    for i, q in enumerate(rows):
+        targets[i, list(q.cause_patch_indices)] = 1.0
+    return targets
+
+
+def _answer_cells(sample: Sample) -> tuple[int, ...]:
+    """Patch indices of the cells an answer is read from: the cause patches, except for ``relation``, where
+    only the neighbour cell (empty for a ``none`` answer) is, not the anchor."""
+    if sample.kind != "relation":
+        return tuple(sample.cause_patch_indices)
+    relation, color, shape = (sample.words[i] for i in sample.cause_words)
+    (anchor,) = sample.scene.find(shape=shape, color=color)
+    dr, dc = RELATIONS[relation]
+    return ((anchor.row + dr) * sample.config.patch_grid + anchor.col + dc,)
+
+
+def _answer_targets(groups: Sequence[Sequence[Sample]], world: WorldConfig) -> torch.Tensor:
+    """Per row and image token: 1 if the answer is read from that patch (:func:`_answer_cells`)."""
+    rows = [q for group in groups for q in group]
+    targets = torch.zeros((len(rows), world.num_patches), dtype=torch.float32)
+    for i, q in enumerate(rows):
+        targets[i, list(_answer_cells(q))] = 1.0
+    return targets
+
+
+def _attention_loss(
+    attention: torch.Tensor, batch: dict[str, torch.Tensor], groups: Sequence[Sequence[Sample]], image_token_id: int
+) -> torch.Tensor:
+    """``-log`` of the attention mass that head 0 of the last layer puts on the cause patches, from the answer
+    position, averaged over the rows whose answer has cause patches."""
+    rows = [q for group in groups for q in group]
+    is_image = batch["input_ids"] == image_token_id
+    picked_rows, picked_cols = [], []
+    for i, q in enumerate(rows):
+        positions = torch.nonzero(is_image[i]).squeeze(-1)
+        for p in q.cause_patch_indices:
+            picked_rows.append(i)
+            picked_cols.append(int(positions[p]))
+    if not picked_rows:
+        return attention.new_zeros(())
+    weights = attention[:, 0][torch.arange(len(rows)), batch["answer_positions"]]  # (rows, seq)
+    mask = torch.zeros_like(weights)
+    mask[picked_rows, picked_cols] = 1.0
+    mass = (weights * mask).sum(-1)
+    has = mask.sum(-1) > 0
+    return -torch.log(mass[has].clamp_min(1e-6)).mean()
 
 
 def _aux_loss(logits: torch.Tensor, targets: torch.Tensor, neighbours: bool) -> torch.Tensor:
@@ -382,10 +478,57 @@ def _aux_loss(logits: torch.Tensor, targets: torch.Tensor, neighbours: bool) -> 
 
 
 def _lr_at(step: int, config: TrainConfig) -> float:
+    """Warm-up, then constant ``lr``, then a linear decay to 5 % over the last ``decay_fraction`` of the steps."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
-    return config.lr * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress))))
+    decay_start = int(config.steps * (1.0 - config.decay_fraction))
+    if step < decay_start:
+        return config.lr
+    progress = (step - decay_start) / max(1, config.steps - decay_start)
+    return config.lr * (1.0 - 0.95 * min(1.0, progress))
+
+
+def _pretrain_vision(
+    model: Any, probe: torch.nn.Module, config: TrainConfig, rng: np.random.Generator, history: list[dict[str, Any]]
+) -> None:
+    """Phase 1: train vision tower, projector and probe on the probe loss alone (a stand-in for CLIP pre-training).
+
+    Images come from a pool of ``vision_pool`` training scenes (world seeds
+    ``seed * 10**8 + 9 * 10**7 + i``, apart from phase 2's) rendered once;
+    each step takes ``vision_batch`` of them with the empty-cell augmentation.
+    """
+    if config.vision_steps == 0 or config.aux_weight == 0:
+        return
+    world = config.world
+    base = config.seed * _SEED_STRIDE + 9 * _SEED_STRIDE // 10
+    pool = [make_sample(base + i, KINDS[i % len(KINDS)], world) for i in range(config.vision_pool)]
+    params = (
+        list(model.model.vision_tower.parameters())
+        + list(model.model.multi_modal_projector.parameters())
+        + list(probe.parameters())
+    )
+    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.98), weight_decay=0.0)
+    start = time.perf_counter()
+    running = 0.0
+    for step in range(config.vision_steps):
+        picked = [pool[int(i)] for i in rng.choice(len(pool), size=config.vision_batch, replace=False)]
+        stacked = torch.from_numpy(np.stack([_augment(s, rng, config) for s in picked])).permute(0, 3, 1, 2)
+        pixel_values = (stacked.to(torch.float32) * (1.0 / 255.0) - 0.5) / 0.5
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
+        features = torch.stack(list(model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+        loss = _aux_loss(probe(features), _cell_targets(picked, world, config.probe_neighbours),
+                         config.probe_neighbours)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        running = loss.item() if step == 0 else 0.98 * running + 0.02 * loss.item()
+        if (step + 1) % 100 == 0 or step == config.vision_steps - 1:
+            entry = {"vision_step": step + 1, "aux_loss": round(running, 5),
+                     "elapsed_s": round(time.perf_counter() - start, 1)}
+            history.append(entry)
+            logger.info("vision %s", json.dumps(entry))
 
 
 def train(config: TrainConfig) -> TrainResult:
@@ -401,8 +544,9 @@ def train(config: TrainConfig) -> TrainResult:
 
     Examples
     --------
-    >>> result = train(TrainConfig(steps=2, images_per_step=2, questions_per_image=2, eval_every=0))
-    >>> [entry["step"] for entry in result.history]
+    >>> config = TrainConfig(steps=2, images_per_step=2, questions_per_image=2, eval_every=0,
+    ...                      vision_steps=1, vision_batch=2, vision_pool=2)
+    >>> [entry["step"] for entry in train(config).history if "step" in entry]
     [2]
     """
     torch.set_num_threads(config.threads)
@@ -412,12 +556,14 @@ def train(config: TrainConfig) -> TrainResult:
     model = build_model(processor.tokenizer, world, config.architecture, seed=config.seed)
     model.train()
     probe = torch.nn.Linear(config.architecture.text_hidden, sum(_probe_sizes(config.probe_neighbours)))
+    cause_probe = torch.nn.Linear(config.architecture.text_hidden, 2)
+    cause_layer = max(0, config.architecture.text_layers - 2)  # the input of the last layer
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "embed" in n]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay + list(probe.parameters()), "weight_decay": 0.0},
+            {"params": no_decay + list(probe.parameters()) + list(cause_probe.parameters()), "weight_decay": 0.0},
         ],
         lr=config.lr,
         betas=(0.9, 0.98),
@@ -426,7 +572,15 @@ def train(config: TrainConfig) -> TrainResult:
     hooks = [
         model.model.multi_modal_projector.register_forward_hook(
             lambda module, inputs, output: captured.__setitem__("features", output)
-        )
+        ),
+        model.model.language_model.layers[cause_layer].register_forward_hook(
+            lambda module, inputs, output: captured.__setitem__(
+                "cause_layer", output[0] if isinstance(output, tuple) else output
+            )
+        ),
+        model.model.language_model.layers[-1].self_attn.register_forward_hook(
+            lambda module, inputs, output: captured.__setitem__("attention", output[1])
+        ),
     ]
     rng = np.random.default_rng(config.seed)
     val = generate("val", config.eval_n, config=world) if config.eval_every > 0 else []
@@ -434,8 +588,9 @@ def train(config: TrainConfig) -> TrainResult:
     seed_base = config.seed * _SEED_STRIDE
     cross_entropy = torch.nn.functional.cross_entropy
     start = time.perf_counter()
-    running = running_aux = 0.0
+    running = running_aux = running_cause = 0.0
     try:
+        _pretrain_vision(model, probe, config, rng, history)
         for step in range(config.steps):
             first = step * config.images_per_step
             samples = [
@@ -452,6 +607,21 @@ def train(config: TrainConfig) -> TrainResult:
                 model.lm_head(hidden[rows, at + 1]), batch["eos_ids"]
             )
             running = loss.item() if step == 0 else 0.98 * running + 0.02 * loss.item()
+            if config.cause_weight > 0:
+                is_image = batch["input_ids"] == model.config.image_token_id
+                states = captured["cause_layer"][is_image].reshape(len(rows), world.num_patches, -1)
+                cause_logits = cause_probe(states)
+                bce = torch.nn.functional.binary_cross_entropy_with_logits
+                cause_loss = bce(cause_logits[..., 0], _cause_targets(groups, world))
+                if config.answer_weight > 0:
+                    cause_loss = cause_loss + config.answer_weight * bce(
+                        cause_logits[..., 1], _answer_targets(groups, world)
+                    )
+                running_cause = cause_loss.item() if step == 0 else 0.98 * running_cause + 0.02 * cause_loss.item()
+                loss = loss + config.cause_weight * cause_loss
+            if config.attention_weight > 0:
+                attention_loss = _attention_loss(captured["attention"], batch, groups, model.config.image_token_id)
+                loss = loss + config.attention_weight * attention_loss
             if config.aux_weight > 0:
                 targets = _cell_targets(samples, world, config.probe_neighbours)
                 aux_loss = _aux_loss(probe(captured["features"]), targets, config.probe_neighbours)
@@ -466,6 +636,7 @@ def train(config: TrainConfig) -> TrainResult:
                     "step": step + 1,
                     "loss": round(running, 5),
                     "aux_loss": round(running_aux, 5),
+                    "cause_loss": round(running_cause, 5),
                     "lr": round(_lr_at(step, config), 7),
                     "elapsed_s": round(time.perf_counter() - start, 1),
                 }
@@ -532,16 +703,18 @@ def save_checkpoint(result: TrainResult, config: TrainConfig, out: Path, command
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; see the module docstring."""
     defaults = TrainConfig()
-    arch = DemoArchitecture()
+    arch = defaults.architecture
     parser = argparse.ArgumentParser(prog="python -m whytoken.experiments.train", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="checkpoint directory to write")
     for name in ("seed", "steps", "images_per_step", "questions_per_image", "warmup", "threads", "eval_every",
-                 "eval_n", "test_n", "intervention_n"):
+                 "eval_n", "test_n", "intervention_n", "vision_steps", "vision_batch", "vision_pool"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
-    for name in ("lr", "weight_decay", "blank_prob", "aux_weight"):
+    for name in ("lr", "weight_decay", "blank_prob", "aux_weight", "cause_weight", "attention_weight",
+                 "answer_weight",
+                 "decay_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
-    parser.add_argument("--probe-neighbours", action="store_true",
-                        help="also ask the probe for the neighbour cells' shapes (non-local image tokens)")
+    parser.add_argument("--no-probe-neighbours", dest="probe_neighbours", action="store_false",
+                        help="do not ask the probe for the neighbour cells' shapes (keeps image tokens local)")
     parser.add_argument("--kind-weights", type=float, nargs=len(KINDS), default=list(defaults.kind_weights),
                         metavar="W", help=f"weights of the extra questions' kinds {list(KINDS)}")
     for name, value in arch.to_dict().items():
