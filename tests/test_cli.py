@@ -51,11 +51,12 @@ def test_explain_options_reach_the_query(saved_trace, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
                                  "--heads", "1", "--alpha", "0.05", "--target-text", "yes", "--max-range", "1",
-                                 "--max-nodes", "6", "--out", str(out)])
+                                 "--max-nodes", "6", "--n-samples", "32", "--max-cond-size", "1", "--out", str(out)])
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "explanation.json").read_text())
     prov = doc["provenance"]
     assert prov["heads"] == [1] and prov["alpha"] == 0.05 and prov["max_range"] == 1 and prov["max_nodes"] == 6
+    assert prov["n_samples"] == 32 and prov["max_cond_size"] == 1
     assert doc["heads"][0]["n_nodes"] == 7  # the target and the 6 most attended tokens
 
 
@@ -66,6 +67,8 @@ def test_explain_options_reach_the_query(saved_trace, tmp_path):
     (["--alpha", "1.5"], "alpha must be in (0, 1)"),
     (["--heads", "9"], "head 9 is out of range"),
     (["--heads", "x"], "cannot read --heads"),
+    (["--n-samples", "wide"], "--n-samples 'wide' is invalid"),
+    (["--n-samples", "hidden_size"], "no hidden_size"),
 ])
 def test_bad_input_is_one_clean_line_with_exit_code_2(saved_trace, tmp_path, args, message):
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
@@ -174,7 +177,11 @@ def test_demo_writes_the_four_outputs(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["explanation.json", "graph.graphml", "graph.json", "report.html"]
     explanation = Explanation.load(out / "explanation.json")
     assert explanation.provenance["model"] and explanation.patch_grid is not None
-    assert explanation.status in ("explained", "not-explained")
+    # oracle: the synthetic world's ground truth for the built-in scene (the cross's patch, the word "cross")
+    assert explanation.status == "explained", explanation.message
+    found = {(m.patch if m.patch is not None else m.text) for s in explanation.minimal_sets for m in s.members}
+    assert found and found <= {(1, 2), "cross"}, found
+    assert explanation.provenance["n_samples"] == 64 and explanation.provenance["target_row"] == "predicting"
     assert "Truth" in result.output and "forward passes" in result.output
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and explanation.target.text.strip() in html

@@ -67,6 +67,16 @@ def test_unknown_parameter_is_rejected_with_the_allowed_ones():
         get_baseline("attention", alpha=0.1)
 
 
+@pytest.mark.parametrize("params, match", [
+    ({"n_samples": "wide"}, "n_samples = 'wide'"), ({"n_samples": 3}, "n_samples = 3"),
+    ({"target_row": "last"}, "target_row = 'last'"),
+])
+def test_whytoken_settings_are_checked_before_running(params, match):
+    with pytest.raises(InvalidParameterError, match=match):
+        get_baseline("whytoken", **params)
+    assert get_baseline("whytoken", n_samples="hidden_size", target_row="predicting").params["n_samples"] == "hidden_size"
+
+
 def test_methods_needing_the_model_say_so(toy_trace):
     bare = Trace(toy_trace.positions, toy_trace.generated, toy_trace.attentions, toy_trace.prompt, None, None,
                  toy_trace.model_info)

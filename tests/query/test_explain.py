@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -242,3 +243,27 @@ def test_bad_limits(two_causes_trace):
         explain(two_causes_trace, TARGET, layer=1, max_set_size=0, verify=False)
     with pytest.raises(InvalidParameterError, match="prob-drop fraction"):
         explain(two_causes_trace, TARGET, layer=1, criterion=get_criterion("prob-drop", fraction=1.5))
+
+
+def test_n_samples_by_feature_dimension(two_causes_trace):
+    # the fixture records head_dim 64 and no hidden size
+    assert explain(two_causes_trace, TARGET, layer=1, verify=False, n_samples="head_dim").provenance["n_samples"] == 64
+    with pytest.raises(ExplanationError, match="no hidden_size"):
+        explain(two_causes_trace, TARGET, layer=1, verify=False, n_samples="hidden_size")
+    widened = dataclasses.replace(two_causes_trace, model_info={**two_causes_trace.model_info, "hidden_size": 192})
+    assert explain(widened, TARGET, layer=1, verify=False, n_samples="hidden_size").provenance["n_samples"] == 192
+    for bad in ("hidden", 0, True, 2.5):
+        with pytest.raises(InvalidParameterError, match="n_samples"):
+            explain(two_causes_trace, TARGET, layer=1, verify=False, n_samples=bad)
+
+
+def test_max_cond_size_caps_the_learner_and_is_recorded(two_causes_trace):
+    capped = explain(two_causes_trace, TARGET, layer=1, verify=False, max_cond_size=0)
+    default = explain(two_causes_trace, TARGET, layer=1, verify=False)
+    assert capped.provenance["max_cond_size"] == 0 and default.provenance["max_cond_size"] == 3
+    # level 0 only: no test conditions on anything, so no more tests than pairs of nodes
+    n = len(capped.heads[0].pag)
+    assert all(h.n_ci_tests <= n * (n - 1) // 2 for h in capped.heads)
+    assert sum(h.n_ci_tests for h in capped.heads) < sum(h.n_ci_tests for h in default.heads)
+    with pytest.raises(InvalidParameterError, match="max_cond_size"):
+        explain(two_causes_trace, TARGET, layer=1, verify=False, max_cond_size=-1)

@@ -659,7 +659,7 @@ class WhytokenMethod(AttributionMethod):
     needs_model = True
     defaults = {"layer": -1, "heads": "all", "alpha": 0.01, "n_samples": None, "learner": None,
                 "max_set_size": 3, "max_range": 3, "max_candidates": 256, "max_nodes": None,
-                "intervention": "mask", "criterion": "top-token"}
+                "max_cond_size": 3, "target_row": "generated", "intervention": "mask", "criterion": "top-token"}
 
     def check_params(self, params):
         _check_layer(self.name, params["layer"])
@@ -672,6 +672,16 @@ class WhytokenMethod(AttributionMethod):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 < alpha < 1.0:
             raise InvalidParameterError(f"whytoken: alpha = {alpha!r} is invalid; expected a number in (0, 1), "
                                         "e.g. 0.01")
+        from whytoken.query import N_SAMPLES_BASES, TARGET_ROWS
+
+        n = params["n_samples"]
+        if not (n is None or n in N_SAMPLES_BASES
+                or (isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 5)):
+            raise InvalidParameterError(f"whytoken: n_samples = {n!r} is invalid; expected null (the head dimension), "
+                                        f"{' or '.join(N_SAMPLES_BASES)}, or an int >= 5, e.g. 64")
+        if params["target_row"] not in TARGET_ROWS:
+            raise InvalidParameterError(f"whytoken: target_row = {params['target_row']!r} is invalid; expected one of "
+                                        f"{', '.join(TARGET_ROWS)}")
 
     def explain(self, trace: Trace, target: int, model: Any, *, include_special: bool = False,
                 seed: int = 0, batch_size: int = 32) -> Any:
@@ -686,7 +696,8 @@ class WhytokenMethod(AttributionMethod):
                        n_samples=p["n_samples"], method=p["learner"], max_set_size=p["max_set_size"],
                        max_range=p["max_range"], verify=True, model=model, criterion=p["criterion"],
                        include_special=include_special, seed=seed, intervention=p["intervention"],
-                       max_candidates=p["max_candidates"], max_nodes=p["max_nodes"], batch_size=batch_size)
+                       max_candidates=p["max_candidates"], max_nodes=p["max_nodes"], batch_size=batch_size,
+                       max_cond_size=p["max_cond_size"], target_row=p["target_row"])
 
     def _attribute(self, trace, target, candidates, model, seed):
         # The query's removable set is fixed by include_special (first position and special tokens);
