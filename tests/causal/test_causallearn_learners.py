@@ -354,3 +354,33 @@ def test_fci_rule_r10_known_case():
     learned = learn_pag(ci_tests.DSeparationOracle(dag, observed), observed, method="fci").pag
     assert learned.mark(4, 3) is Mark.CIRCLE  # the class has 3 o-> 4 (brute-force enumeration agrees)
     assert learned == reference.true_pag(dag, observed)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fci_bounded_possible_dsep_step_matches_causallearn_when_the_cap_is_loose(seed):
+    """With a cap no set reaches, whytoken's bounded possible-d-sep step equals causal-learn's own."""
+    dag, observed = random_dag_with_latents(seed)
+    loose = learn_pag(RecordingOracle(dag, observed), observed, method="fci", max_cond_size=len(observed))
+    reference = learn_pag(RecordingOracle(dag, observed), observed, method="fci")
+    assert loose.pag == reference.pag
+    assert loose.sepsets == reference.sepsets
+
+
+def test_fci_cap_bounds_the_possible_dsep_enumeration():
+    """A complete skeleton: every possible-d-sep set holds all other nodes. Uncapped, causal-learn walks all
+    their subsets (about a minute at 16 nodes); capped, the run asks few, small questions."""
+    nodes = list(range(12))
+
+    class AlwaysDependent:
+        calls: list = []
+
+        def __call__(self, x, y, cond):
+            self.calls.append(cond)
+            return False
+
+    rule = AlwaysDependent()
+    result = learn_pag(CallableCITest(nodes, lambda x, y, z: rule(x, y, z)), nodes, method="fci", max_cond_size=2)
+    assert result.pag.number_of_edges() == len(nodes) * (len(nodes) - 1) // 2  # nothing is independent
+    assert max(len(c) for c in rule.calls) <= 2
+    # all pairs x all conditioning sets of size <= 2 from the other 10 nodes, a few times at most
+    assert len(rule.calls) <= 66 * (1 + 10 + 45) * 3

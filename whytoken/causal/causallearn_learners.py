@@ -62,8 +62,10 @@ import abc
 import contextlib
 import functools
 import io
+import itertools
 import logging
 import time
+import unittest.mock
 import warnings
 from typing import Any, Callable, Hashable, Sequence
 
@@ -284,18 +286,21 @@ class FCILearner(_CausalLearnLearner):
     ----------
     max_cond_size : int, optional
         Largest conditioning set to test (None: no limit). Passed to FCI's
-        adjacency search as ``depth``; because causal-learn applies ``depth``
-        there only, larger sets met in the possible-d-sep and
-        discriminating-path stages are answered "dependent" without running
-        the test.
+        adjacency search as ``depth``. causal-learn applies ``depth`` there
+        only and enumerates *every* subset of each possible-d-sep set, so with
+        a cap the possible-d-sep stage is run by whytoken's own bounded
+        version of that step (same visit order and rule, subsets of size 2 up
+        to the cap only); larger sets met in the discriminating-path stage are
+        answered "dependent" without running the test.
     max_path_length : int, optional
         Longest discriminating path FCI searches (None: no limit).
 
     Notes
     -----
-    FCI's possible-d-sep stage tries every subset of each possible-d-sep set,
-    so its run time grows exponentially with the density of the skeleton;
-    keep it to small or sparse problems.
+    Without ``max_cond_size``, FCI's possible-d-sep stage tries every subset
+    of each possible-d-sep set, so its run time grows exponentially with the
+    density of the skeleton (one dense 46-token head ran for more than ten
+    minutes); set a cap or keep it to small or sparse problems.
 
     Known deviation of causal-learn 0.1.4.8 (not of this wrapper; its own
     ``d_separation`` test gives the same output): even with a perfect oracle
@@ -340,8 +345,16 @@ class FCILearner(_CausalLearnLearner):
         return self._run(ci_test, nodes, order)
 
     def _search(self, placeholder: np.ndarray, bridge: _Bridge) -> Any:
-        from causallearn.search.ConstraintBased.FCI import fci
+        from causallearn.search.ConstraintBased import FCI
 
+        bounded = contextlib.nullcontext()
+        if self.max_cond_size is not None:
+            bounded = unittest.mock.patch.object(FCI, "removeByPossibleDsep",
+                                                 _bounded_possible_dsep_step(int(self.max_cond_size)))
+        with bounded:
+            return self._fci(FCI.fci, placeholder, bridge)
+
+    def _fci(self, fci: Any, placeholder: np.ndarray, bridge: _Bridge) -> Any:
         graph, _edges = fci(
             placeholder,
             independence_test_method=_CL_TEST_NAME,
@@ -353,6 +366,47 @@ class FCILearner(_CausalLearnLearner):
             bridge=bridge,
         )
         return graph
+
+
+def _bounded_possible_dsep_step(max_size: int) -> Any:
+    """FCI's possible-d-sep edge removal with conditioning sets of at most ``max_size`` nodes.
+
+    The same step as causal-learn's ``removeByPossibleDsep`` (each edge, from
+    each endpoint's possible-d-sep set; sets inside either endpoint's adjacency
+    were tested by the adjacency search and are skipped; the first independent
+    set removes the edge and is recorded) except that subsets are enumerated
+    by size, 2 up to ``max_size``, instead of all of them.
+    """
+    from causallearn.search.ConstraintBased.FCI import getPossibleDsep
+
+    def remove(graph: Any, independence_test_method: Any, alpha: float, sep_sets: dict) -> None:
+        node_map = graph.get_node_map()
+        for edge in graph.get_graph_edges():
+            node_a, node_b = edge.get_node1(), edge.get_node2()
+            x, y = node_map[node_a], node_map[node_b]
+            for start, other in ((node_a, node_b), (node_b, node_a)):
+                if not graph.contains_edge(edge):
+                    break
+                pds = getPossibleDsep(start, other, graph, -1)
+                adjacent_a = set(graph.get_adjacent_nodes(node_a))
+                adjacent_b = set(graph.get_adjacent_nodes(node_b))
+                found = None
+                for size in range(2, min(max_size, len(pds)) + 1):
+                    for combo in itertools.combinations(pds, size):
+                        members = set(combo)
+                        if members <= adjacent_a or members <= adjacent_b:
+                            continue
+                        cond = tuple(node_map[n] for n in combo)
+                        if independence_test_method(x, y, cond) > alpha:
+                            found = cond
+                            break
+                    if found is not None:
+                        break
+                if found is not None:
+                    graph.remove_edge(edge)
+                    sep_sets[(x, y)] = set(found)
+
+    return remove
 
 
 @register_learner("pc")
