@@ -115,7 +115,7 @@ def exhaustive(adapter: Any, trace: Any, target: int, pool: list[int], max_size:
 
 
 def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: bool,
-          exhaustive_limit: int) -> dict[str, Any]:
+          exhaustive_limit: int, **settings: Any) -> dict[str, Any]:
     from whytoken.cli import write_outputs
     from whytoken.query import explain, get_criterion
 
@@ -127,7 +127,7 @@ def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: boo
     trace_s = time.perf_counter() - t
     target = trace.generated[0].position
     t = time.perf_counter()
-    result = explain(trace, target)
+    result = explain(trace, target, **settings)
     explain_s = time.perf_counter() - t
     t = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
@@ -174,14 +174,14 @@ def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: boo
 
 def demo_split(seed: int, kind: str, run_exhaustive: bool, limit: int, import_s: float) -> dict[str, Any]:
     from whytoken.adapters import load_model
-    from whytoken.cli import DEMO_KIND
+    from whytoken.cli import DEMO_EXPLAIN, DEMO_KIND
     from whytoken.experiments.world import generate
 
     sample = generate("test", 1, seed=seed, kinds=(kind or DEMO_KIND,))[0]
     row = split("whytoken-demo", lambda: load_model("whytoken-demo"),
                 lambda a: a.trace(image=sample.image, prompt=sample.prompt, max_new_tokens=1, layers=(-1,),
                                   chat_template=False),
-                sample.image, run_exhaustive, limit)
+                sample.image, run_exhaustive, limit, **DEMO_EXPLAIN)
     row["import_s"] = import_s
     row["question"] = sample.question
     row["truth"] = (f"patches {list(sample.cause_patches)}, words {list(sample.cause_word_strings)}")
