@@ -267,3 +267,12 @@ def test_max_cond_size_caps_the_learner_and_is_recorded(two_causes_trace):
     assert sum(h.n_ci_tests for h in capped.heads) < sum(h.n_ci_tests for h in default.heads)
     with pytest.raises(InvalidParameterError, match="max_cond_size"):
         explain(two_causes_trace, TARGET, layer=1, verify=False, max_cond_size=-1)
+
+
+def test_not_explained_with_narrow_heads_suggests_the_hidden_size(two_causes_trace, kit):
+    narrow = dataclasses.replace(two_causes_trace, model_info={**two_causes_trace.model_info, "hidden_size": 256})
+    never = kit.FakeModel(lambda removed: (False, 0.8))
+    small = explain(narrow, TARGET, layer=1, model=never, n_samples=16)
+    assert small.status == "not-explained" and "try n_samples='hidden_size' (N = 256)" in small.message
+    wide = explain(narrow, TARGET, layer=1, model=never)  # N = head dim 64: no such hint
+    assert wide.status == "not-explained" and "n_samples" not in wide.message

@@ -788,7 +788,8 @@ def explain(
         n_model_calls=n_calls, exhaustive_interventions=exhaustive, first_verified_at=first_hit, truncated=truncated,
         max_set_size=max_set_size, max_range=max_range, max_candidates=max_candidates)
 
-    status, message = _status_message(verify, minimal_sets, gen.text, search, crit, len(head_ids), include_special)
+    status, message = _status_message(verify, minimal_sets, gen.text, search, crit, len(head_ids), include_special,
+                                      n_samples, info.get("hidden_size"))
     attention = {h: tuple(float(x) for x in attn[h, query_row, : max(tokens) + 1]) for h in head_ids}
     image_size = getattr(trace, "image_size", None)
     patch_grid = getattr(trace, "patch_grid", None)
@@ -869,8 +870,13 @@ def _prob_after(prediction: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
+#: Below this effective sample size a not-explained result suggests a larger N.
+_SMALL_N = 32
+
+
 def _status_message(verify: bool, sets: Sequence[ExplainingSet], text: str, search: SearchSummary,
-                    crit: Criterion, n_heads: int, include_special: bool) -> tuple[str, str]:
+                    crit: Criterion, n_heads: int, include_special: bool,
+                    n_samples: int | None = None, hidden_size: int | None = None) -> tuple[str, str]:
     if not verify:
         if sets:
             return "unverified", (f"Best graph candidate for {text!r}: {sets[0].describe()} "
@@ -886,6 +892,10 @@ def _status_message(verify: bool, sets: Sequence[ExplainingSet], text: str, sear
     hint = "raise max_set_size or max_range, try criterion='prob-drop'"
     if not include_special:
         hint += " or include_special=True"
+    if n_samples is not None and n_samples < _SMALL_N and hidden_size and hidden_size > n_samples:
+        # narrow heads: the tests have little power and the graphs rarely reach the causes
+        hint = (f"N = {n_samples} gives the CI tests little power, so the graphs rarely reach the causes: "
+                f"try n_samples='hidden_size' (N = {hidden_size}); or {hint}")
     return "not-explained", (
         f"No explanation found: none of the {search.n_interventions} candidate set(s) tried "
         f"({sizes}, PDS distance <= {search.max_range}, {n_heads} head(s)) changed {text!r} "
