@@ -81,14 +81,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import platform
 import shlex
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -339,16 +338,26 @@ def build_batch(
     for i, ids in enumerate(rows):
         input_ids[i, : len(ids)] = torch.tensor(ids)
         attention_mask[i, : len(ids)] = 1
-    stacked = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).to(torch.float32)
     return {
         "input_ids": input_ids,
         "attention_mask": attention_mask,
-        "pixel_values": (stacked * (1.0 / 255.0) - 0.5) / 0.5,
+        "pixel_values": _pixel_values(pixels),
         "image_index": torch.tensor(image_index),
         "answer_positions": torch.tensor(answer_positions),
         "answer_ids": torch.tensor(answer_ids),
         "eos_ids": torch.full((len(rows),), token_ids["</s>"], dtype=torch.long),
     }
+
+
+def _pixel_values(pixels: Sequence[np.ndarray]) -> torch.Tensor:
+    """``(images, 3, H, W)`` float pixels from ``(H, W, 3)`` uint8 images, as the processor makes them."""
+    stacked = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2).to(torch.float32)
+    return (stacked * (1.0 / 255.0) - 0.5) / 0.5
+
+
+def _image_features(llava: Any, pixel_values: torch.Tensor) -> torch.Tensor:
+    """The projected image-token features ``(images, patches, hidden)`` the language model receives."""
+    return torch.stack(list(llava.get_image_features(pixel_values=pixel_values).pooler_output))
 
 
 def hidden_states(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -360,8 +369,7 @@ def hidden_states(model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
     model), so the numbers equal ``model.model(input_ids, pixel_values=...)`` row by row.
     """
     llava = model.model
-    features = llava.get_image_features(pixel_values=batch["pixel_values"]).pooler_output
-    features = torch.stack(list(features))[batch["image_index"]]  # (rows, patches, hidden)
+    features = _image_features(llava, batch["pixel_values"])[batch["image_index"]]  # (rows, patches, hidden)
     embeds = llava.get_input_embeddings()(batch["input_ids"])
     is_image = (batch["input_ids"] == model.config.image_token_id).unsqueeze(-1)
     embeds = embeds.masked_scatter(is_image, features.reshape(-1, features.shape[-1]).to(embeds.dtype))
@@ -417,12 +425,18 @@ def _cell_targets(samples: Sequence[Sample], world: WorldConfig, neighbours: boo
     return targets
 
 
-def _cause_targets(groups: Sequence[Sequence[Sample]], world: WorldConfig) -> torch.Tensor:
-    """Per row and image token: 1 if the patch is one of the question's cause patches, ``(rows, patches)``."""
+def _patch_targets(
+    groups: Sequence[Sequence[Sample]], world: WorldConfig, cells: Callable[[Sample], Sequence[int]]
+) -> torch.Tensor:
+    """Per row and image token: 1 if the patch is one of ``cells(question)``, ``(rows, patches)``.
+
+    ``cells`` is ``lambda q: q.cause_patch_indices`` for the cause probe and
+    :func:`_answer_cells` for the answer probe.
+    """
     rows = [q for group in groups for q in group]
     targets = torch.zeros((len(rows), world.num_patches), dtype=torch.float32)
     for i, q in enumerate(rows):
-        targets[i, list(q.cause_patch_indices)] = 1.0
+        targets[i, list(cells(q))] = 1.0
     return targets
 
 
@@ -435,15 +449,6 @@ def _answer_cells(sample: Sample) -> tuple[int, ...]:
     (anchor,) = sample.scene.find(shape=shape, color=color)
     dr, dc = RELATIONS[relation]
     return ((anchor.row + dr) * sample.config.patch_grid + anchor.col + dc,)
-
-
-def _answer_targets(groups: Sequence[Sequence[Sample]], world: WorldConfig) -> torch.Tensor:
-    """Per row and image token: 1 if the answer is read from that patch (:func:`_answer_cells`)."""
-    rows = [q for group in groups for q in group]
-    targets = torch.zeros((len(rows), world.num_patches), dtype=torch.float32)
-    for i, q in enumerate(rows):
-        targets[i, list(_answer_cells(q))] = 1.0
-    return targets
 
 
 def _attention_loss(
@@ -512,11 +517,10 @@ def _pretrain_vision(
     running = 0.0
     for step in range(config.vision_steps):
         picked = [pool[int(i)] for i in rng.choice(len(pool), size=config.vision_batch, replace=False)]
-        stacked = torch.from_numpy(np.stack([_augment(s, rng, config) for s in picked])).permute(0, 3, 1, 2)
-        pixel_values = (stacked.to(torch.float32) * (1.0 / 255.0) - 0.5) / 0.5
+        pixel_values = _pixel_values([_augment(s, rng, config) for s in picked])
         for group in optimizer.param_groups:
             group["lr"] = config.lr * min(1.0, (step + 1) / config.warmup)
-        features = torch.stack(list(model.model.get_image_features(pixel_values=pixel_values).pooler_output))
+        features = _image_features(model.model, pixel_values)
         loss = _aux_loss(probe(features), _cell_targets(picked, world, config.probe_neighbours),
                          config.probe_neighbours)
         optimizer.zero_grad(set_to_none=True)
@@ -612,10 +616,10 @@ def train(config: TrainConfig) -> TrainResult:
                 states = captured["cause_layer"][is_image].reshape(len(rows), world.num_patches, -1)
                 cause_logits = cause_probe(states)
                 bce = torch.nn.functional.binary_cross_entropy_with_logits
-                cause_loss = bce(cause_logits[..., 0], _cause_targets(groups, world))
+                cause_loss = bce(cause_logits[..., 0], _patch_targets(groups, world, lambda q: q.cause_patch_indices))
                 if config.answer_weight > 0:
                     cause_loss = cause_loss + config.answer_weight * bce(
-                        cause_logits[..., 1], _answer_targets(groups, world)
+                        cause_logits[..., 1], _patch_targets(groups, world, _answer_cells)
                     )
                 running_cause = cause_loss.item() if step == 0 else 0.98 * running_cause + 0.02 * cause_loss.item()
                 loss = loss + config.cause_weight * cause_loss
@@ -710,8 +714,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "eval_n", "test_n", "intervention_n", "vision_steps", "vision_batch", "vision_pool"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "weight_decay", "blank_prob", "aux_weight", "cause_weight", "attention_weight",
-                 "answer_weight",
-                 "decay_fraction"):
+                 "answer_weight", "decay_fraction"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--no-probe-neighbours", dest="probe_neighbours", action="store_false",
                         help="do not ask the probe for the neighbour cells' shapes (keeps image tokens local)")
