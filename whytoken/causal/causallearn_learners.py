@@ -384,12 +384,13 @@ def _bounded_possible_dsep_step(max_size: int) -> Any:
         for edge in graph.get_graph_edges():
             node_a, node_b = edge.get_node1(), edge.get_node2()
             x, y = node_map[node_a], node_map[node_b]
+            # the graph changes only when this edge is removed, which ends its turn
+            adjacent_a = set(graph.get_adjacent_nodes(node_a))
+            adjacent_b = set(graph.get_adjacent_nodes(node_b))
             for start, other in ((node_a, node_b), (node_b, node_a)):
                 if not graph.contains_edge(edge):
                     break
                 pds = getPossibleDsep(start, other, graph, -1)
-                adjacent_a = set(graph.get_adjacent_nodes(node_a))
-                adjacent_b = set(graph.get_adjacent_nodes(node_b))
                 found = None
                 for size in range(2, min(max_size, len(pds)) + 1):
                     for combo in itertools.combinations(pds, size):
