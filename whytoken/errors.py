@@ -40,6 +40,7 @@ __all__ = [
     "LayerError",
     "InterventionError",
     "CheckpointError",
+    "OutputError",
     "ExplanationError",
     "ConfigError",
     "UnknownBaselineError",
@@ -141,6 +142,16 @@ class InterventionError(AdapterError, ValueError):
 
 class CheckpointError(WhytokenError, OSError):
     """A path is not a loadable checkpoint, trace or explanation file."""
+
+
+class OutputError(WhytokenError, OSError):
+    """A file or directory cannot be written: disk full, permission denied, read-only
+    file system, or a file where a directory is expected (and the reverse).
+
+    Raised by :mod:`whytoken.files`; the message names the path, the system's reason
+    and the fix. A failed write never leaves a damaged file behind: the previous
+    content, if any, is kept.
+    """
 
 
 class ExplanationError(WhytokenError, RuntimeError):
