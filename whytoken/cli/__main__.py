@@ -1,0 +1,7 @@
+"""``python -m whytoken.cli``: the ``whytoken`` command."""
+
+import sys
+
+from whytoken.cli import main
+
+sys.exit(main())

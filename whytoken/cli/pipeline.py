@@ -1,0 +1,89 @@
+"""The steps the explaining commands share: load, trace, explain (with progress), write outputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.progress import Progress
+
+from whytoken.errors import InvalidParameterError
+from whytoken.query import Explanation
+
+__all__ = ["load_model_step", "trace_step", "explain_step", "explain_options", "write_outputs"]
+
+
+def load_model_step(model: str, progress: Progress) -> Any:
+    """``load_model(model)`` with a progress line."""
+    from whytoken.adapters import load_model
+
+    task = progress.add_task(f"Loading {model}", total=1)
+    adapter = load_model(model)
+    progress.update(task, completed=1)
+    return adapter
+
+
+def trace_step(adapter: Any, progress: Progress, prompt: str, image: Any, max_new_tokens: int,
+               layers: tuple[int, ...] | str, chat_template: bool | None = None) -> Any:
+    """``adapter.trace(...)`` with a progress line."""
+    task = progress.add_task("Generating and tracing attention", total=1)
+    trace = adapter.trace(image=image, prompt=prompt, max_new_tokens=max_new_tokens, layers=layers,
+                          chat_template=chat_template)
+    progress.update(task, completed=1)
+    return trace
+
+
+def explain_step(trace: Any, target: Any, progress: Progress, model: Any = None, **kwargs: Any) -> Explanation:
+    """``whytoken.query.explain(...)`` with progress bars for learning and verification."""
+    from whytoken.query import explain
+
+    learn = progress.add_task("Learning a graph per head", total=None)
+    verify = progress.add_task("Verifying candidate sets on the model", total=None, start=False,
+                               visible=kwargs.get("verify", True))
+
+    started: set[str] = set()
+
+    def report(stage: str, done: int, total: int) -> None:
+        task = learn if stage == "learn" else verify
+        if stage not in started:
+            started.add(stage)
+            progress.start_task(task)
+        progress.update(task, completed=done, total=total)
+
+    result = explain(trace, target, model=model, progress=report, **kwargs)
+    progress.update(verify, total=max(result.search.n_interventions, 1), completed=max(result.search.n_interventions, 1))
+    return result
+
+
+def explain_options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The explain options with ``criterion``/``fraction`` turned into a criterion and ``heads`` parsed."""
+    from whytoken.cli.options import parse_heads
+    from whytoken.query import get_criterion
+
+    criterion = kwargs.pop("criterion")
+    fraction = kwargs.pop("fraction")
+    if fraction is not None and criterion != "prob-drop":
+        raise InvalidParameterError(f"--fraction {fraction} only applies to --criterion prob-drop, "
+                                    f"not {criterion!r}; drop it or pass --criterion prob-drop")
+    kwargs["criterion"] = get_criterion(criterion, **({"fraction": fraction} if fraction is not None else {}))
+    kwargs["heads"] = parse_heads(kwargs["heads"])
+    return kwargs
+
+
+def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
+                  notes: dict[str, str] | None = None) -> dict[str, Path]:
+    """Write ``explanation.json``, ``graph.json``, ``graph.graphml`` and ``report.html`` into ``out``.
+
+    ``image`` and ``notes`` go to the report (see :func:`whytoken.report.render_report`).
+    Returns the written paths by name.
+    """
+    from whytoken.graphs import write_pag
+    from whytoken.report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"explanation": explanation.save(out / "explanation.json")}
+    if explanation.pag is not None:
+        paths["graph"] = write_pag(explanation.pag, out / "graph.json", format="json")
+        paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
+    paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
+    return paths
