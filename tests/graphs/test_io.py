@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from whytoken.errors import (
     CheckpointError,
+    OutputError,
     DuplicateRegistrationError,
     InvalidGraphError,
     SchemaError,
@@ -580,15 +581,18 @@ def test_corrupt_files_name_the_path(tmp_path, suffix):
         read_pag(path)
 
 
-def test_missing_and_unwritable_files_raise_checkpoint_error(tmp_path, small):
+def test_missing_files_raise_checkpoint_error_and_unwritable_ones_output_error(tmp_path, small):
     missing = tmp_path / "nope.json"
     with pytest.raises(CheckpointError, match=r"cannot read JSON file '.*nope\.json'.*expected an existing"):
         read_pag(missing)
     with pytest.raises(CheckpointError, match=r"cannot read GraphML file '.*nope\.graphml'"):
         PAG.from_graphml(tmp_path / "nope.graphml")
-    with pytest.raises(CheckpointError, match=r"cannot write DOT file '.*no_such_dir.*g\.dot'.*directory exists"):
+    with pytest.raises(OutputError, match=r"cannot write dot graph file '.*no_such_dir.*g\.dot'.*does not exist; "
+                                          r"create it first"):
         small.save(tmp_path / "no_such_dir" / "g.dot")
-    assert isinstance(CheckpointError("x"), OSError)
+    with pytest.raises(OutputError, match=r"cannot write DOT file '.*no_such_dir.*g\.dot'.*does not exist"):
+        small.to_dot(tmp_path / "no_such_dir" / "g.dot")
+    assert isinstance(CheckpointError("x"), OSError) and isinstance(OutputError("x"), OSError)
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
 """Reading and writing format files, with errors that name the path.
 
-An unreadable or unwritable file raises
-:class:`~whytoken.errors.CheckpointError`; text that is not UTF-8, or a
-:class:`~whytoken.errors.SchemaError` raised while parsing a file, is
-re-raised as a ``SchemaError`` prefixed with the path.
+An unreadable file raises :class:`~whytoken.errors.CheckpointError`; text that
+is not UTF-8, or a :class:`~whytoken.errors.SchemaError` raised while parsing a
+file, is re-raised as a ``SchemaError`` prefixed with the path. Files are written
+atomically (:mod:`whytoken.files`): a failed write raises
+:class:`~whytoken.errors.OutputError` and leaves any previous file unchanged.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from whytoken.errors import CheckpointError, SchemaError
+from whytoken.files import atomic_write_text
 from whytoken.graphs.pag import PAG
 
 __all__ = ["PathLike", "as_path", "read_bytes", "read_text", "write_text", "with_path"]
@@ -44,14 +46,7 @@ def read_text(path: Path, fmt: str) -> str:
 
 
 def write_text(path: Path, text: str, fmt: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    except OSError as err:
-        raise CheckpointError(
-            f"cannot write {fmt} file {str(path)!r}: {err.strerror or err}; check that the directory exists "
-            "and is writable"
-        ) from err
+    atomic_write_text(path, text, what=f"{fmt} file")
 
 
 def with_path(path: Path, parse: Callable[[], PAG]) -> PAG:

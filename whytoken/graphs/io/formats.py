@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from whytoken.errors import DuplicateRegistrationError, UnknownFormatError
+from whytoken.errors import DuplicateRegistrationError, OutputError, UnknownFormatError
+from whytoken.files import atomic_path, output_error
 from whytoken.graphs.io._files import PathLike, as_path, read_text, with_path, write_text
 from whytoken.graphs.io._schema import PAG_SCHEMA
 from whytoken.graphs.io.dot import pag_from_dot, pag_to_dot
@@ -144,8 +145,10 @@ def write_pag(pag: PAG, path: PathLike, format: str | None = None) -> Path:
     ------
     UnknownFormatError
         Unknown ``format`` or suffix.
-    CheckpointError
-        The file cannot be written.
+    OutputError
+        The file cannot be written (the message has the path and the fix); a previous file
+        at ``path`` is left unchanged, whatever the format's writer does: it writes to a
+        temporary file that replaces ``path`` only when complete.
     SchemaError
         The graph holds a node id or value the format cannot store.
 
@@ -159,7 +162,15 @@ def write_pag(pag: PAG, path: PathLike, format: str | None = None) -> Path:
     True
     """
     p = as_path(path)
-    _format_for(p, format).writer(pag, p)
+    fmt = _format_for(p, format)
+    what = f"{fmt.name} graph file"
+    with atomic_path(p, what=what) as tmp:
+        try:
+            fmt.writer(pag, tmp)
+        except OutputError as err:  # the writer's own write failed: name the user's path, not the temporary one
+            if isinstance(err.__cause__, OSError):
+                raise output_error(err.__cause__, p, what) from err.__cause__
+            raise
     return p
 
 
