@@ -8,11 +8,18 @@ code written against the built-ins keeps working.
 Messages follow one pattern: the bad value, what was expected, and how to fix
 it.
 
+Every class carries the exit code the command line uses for it (``exit_code``):
+2 for bad input or an environment the user can fix (a wrong path, a full disk,
+an unsupported model), 1 for :class:`InternalError` (a bug in whytoken or a
+dependency, wrapped with what was being done).
+
 Examples
 --------
 >>> from whytoken.errors import WhytokenError, UnknownLearnerError
 >>> issubclass(UnknownLearnerError, WhytokenError)
 True
+>>> UnknownLearnerError.exit_code, InternalError.exit_code
+(2, 1)
 """
 
 from __future__ import annotations
@@ -36,11 +43,14 @@ __all__ = [
     "AttentionCaptureError",
     "InvalidImageError",
     "InvalidPromptError",
+    "ContextLengthError",
+    "ModelMismatchError",
     "TargetError",
     "LayerError",
     "InterventionError",
     "CheckpointError",
     "OutputError",
+    "InternalError",
     "ExplanationError",
     "ConfigError",
     "UnknownBaselineError",
@@ -52,6 +62,9 @@ __all__ = [
 
 class WhytokenError(Exception):
     """Base class of every error raised by whytoken."""
+
+    #: Exit code of the ``whytoken`` command for this error: 2 = bad input or a fixable environment.
+    exit_code: int = 2
 
 
 class InvalidParameterError(WhytokenError, ValueError):
@@ -128,6 +141,16 @@ class InvalidPromptError(AdapterError, ValueError):
     """A prompt is empty or cannot be tokenized."""
 
 
+class ContextLengthError(InvalidPromptError):
+    """The prompt plus the tokens to generate exceed the model's context window
+    (``max_position_embeddings``), or a trace is longer than the model replaying it accepts."""
+
+
+class ModelMismatchError(AdapterError, ValueError):
+    """A trace is predicted or explained with a model other than the one that made it
+    (different weights fingerprint, class, depth or vocabulary)."""
+
+
 class TargetError(WhytokenError, IndexError):
     """A target token index or text does not name a valid (generated) position."""
 
@@ -152,6 +175,15 @@ class OutputError(WhytokenError, OSError):
     and the fix. A failed write never leaves a damaged file behind: the previous
     content, if any, is kept.
     """
+
+
+class InternalError(WhytokenError, RuntimeError):
+    """An unexpected failure inside whytoken or a dependency, wrapped with what was being done.
+
+    Not bad input: the command line exits with code 1 and asks for a bug report.
+    """
+
+    exit_code = 1
 
 
 class ExplanationError(WhytokenError, RuntimeError):

@@ -29,11 +29,14 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+from jinja2 import TemplateError
 
 from whytoken.adapters.architectures import ArchitectureSpec, _lookup
+from whytoken.adapters.identity import short, weights_fingerprint
 from whytoken.adapters.images import to_pil, to_rgb_arrays
 from whytoken.adapters.interventions import RowEdit, get_intervention
 from whytoken.adapters.layouts import ImageLayout, flatten, get_layout
+from whytoken.adapters.limits import check_context_length, check_vocabulary, context_window
 from whytoken.adapters.trace import GeneratedToken, Position, Prediction, TokenKind, Trace
 from whytoken.errors import (
     AdapterError,
@@ -43,6 +46,7 @@ from whytoken.errors import (
     InvalidParameterError,
     InvalidPromptError,
     LayerError,
+    ModelMismatchError,
     TargetError,
     UnknownAdapterError,
 )
@@ -50,6 +54,9 @@ from whytoken.errors import (
 __all__ = ["ModelAdapter", "adapter_for"]
 
 logger = logging.getLogger(__name__)
+
+#: Traces (by id) already warned about for lacking a weights fingerprint.
+_UNFINGERPRINTED: set[int] = set()
 
 
 def _get_path(root: Any, path: str) -> Any:
@@ -301,7 +308,14 @@ class ModelAdapter:
                 messages = [{"role": "user", "content": content}]
             else:
                 messages = [{"role": "user", "content": prompt}]
-            text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            try:
+                text = self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            except (TemplateError, TypeError, ValueError, KeyError, IndexError, AttributeError) as err:
+                raise InvalidPromptError(
+                    f"the chat template of {self.name} does not fit these inputs ({type(err).__name__}: {err}); "
+                    "feed the raw prompt instead: --no-chat-template on the command line, chat_template=False "
+                    "in Python"
+                ) from err
             return str(text), True
         if n_images and self.spec.image_placeholder is not None:
             token = self._image_token_text()
@@ -638,6 +652,8 @@ class ModelAdapter:
         if self.is_causal and (not isinstance(max_new_tokens, (int, np.integer)) or max_new_tokens < 1):
             raise InvalidParameterError(f"max_new_tokens must be a positive int, got {max_new_tokens!r}")
         encoded = self._encode(prompt, image, chat_template)
+        check_context_length(self.name, len(encoded.input_ids), int(max_new_tokens) if self.is_causal else 0,
+                             context_window(self.text_config))
         prompt_length = len(encoded.input_ids)
         if self.is_causal:
             new_ids = self._generate(encoded, int(max_new_tokens), stop_at_eos)
@@ -687,6 +703,7 @@ class ModelAdapter:
 
         first_layout = encoded.layouts[0] if encoded.layouts else None
         info = self.model_info()
+        info["fingerprint"] = weights_fingerprint(self.model)
         info.update({
             "prompt_text": encoded.text,
             "chat_template": encoded.template,
@@ -745,13 +762,29 @@ class ModelAdapter:
 
     # --------------------------------------------------------------- predict
     def _check_trace(self, trace: Trace) -> None:
+        """Refuse a trace this model did not make or cannot replay (:mod:`whytoken.adapters.identity`)."""
         info = trace.model_info
+        own = weights_fingerprint(self.model)
+        made_by = (f"{info.get('name')!r} ({info.get('hf_class')}, {info.get('n_layers')} layers, weights "
+                   f"{short(trace.fingerprint)})")
+        this = f"{self.name!r} ({self.hf_class}, {self.n_layers} layers, weights {short(own)})"
+        fix = (f"pass the model that made the trace ({info.get('source') or info.get('name')!r}), or trace again "
+               "with this one")
         if info.get("hf_class") not in (None, self.hf_class) or info.get("n_layers") not in (None, self.n_layers):
-            raise AdapterError(
-                f"the trace was made with {info.get('hf_class')} ({info.get('n_layers')} layers, "
-                f"{info.get('name')!r}) but this adapter wraps {self.hf_class} ({self.n_layers} layers, "
-                f"{self.name!r}); re-run predict with the adapter that made the trace"
-            )
+            raise ModelMismatchError(f"the trace was made with {made_by} but this adapter wraps {this}; {fix} "
+                                     "(re-run predict with the adapter that made the trace)")
+        if trace.fingerprint is None:
+            if id(trace) not in _UNFINGERPRINTED:
+                _UNFINGERPRINTED.add(id(trace))
+                logger.warning("the trace (model %r) records no weights fingerprint (it predates them): only the "
+                               "model class and depth are checked, not that %s has the same weights; trace again "
+                               "to get the check", info.get("name"), self.name)
+        elif trace.fingerprint.split(":", 1)[0] == own.split(":", 1)[0] and trace.fingerprint != own:
+            raise ModelMismatchError(f"the trace was made with {made_by} but this adapter wraps {this}: same "
+                                     f"architecture, different weights; {fix}")
+        embeddings = self.model.get_input_embeddings()
+        check_vocabulary(self.name, trace.input_ids, getattr(embeddings, "num_embeddings", None))
+        check_context_length(self.name, trace.n_positions, 0, context_window(self.text_config))
 
     def _check_target(self, trace: Trace, target: int | str | GeneratedToken) -> int:
         t = trace.target_index(target)

@@ -53,9 +53,13 @@ Examples
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -64,6 +68,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 from whytoken.errors import CheckpointError, LayerError, SchemaError, TargetError
+from whytoken.files import atomic_path
 
 __all__ = [
     "TRACE_SCHEMA",
@@ -615,11 +620,21 @@ class Trace:
         arrays.update({f"image.{i}": im for i, im in enumerate(self.images)})
         return arrays
 
+    @property
+    def fingerprint(self) -> str | None:
+        """The weights fingerprint of the model that made the trace (None for traces made before
+        fingerprints were recorded); see :mod:`whytoken.adapters.identity`."""
+        value = self.model_info.get("fingerprint")
+        return str(value) if value else None
+
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Save to one file: safetensors by default, ``.npz`` when the name ends so.
 
         The arrays are stored as they are (bit-exact); the rest is JSON in the
-        file's metadata. Returns the path written.
+        file's metadata. The file is written atomically (:mod:`whytoken.files`): a
+        failed save (full disk, read-only directory) raises
+        :class:`~whytoken.errors.OutputError` and leaves any previous file at ``path``
+        unchanged. Returns the path written.
 
         Examples
         --------
@@ -632,63 +647,139 @@ class Trace:
         path = Path(path)
         meta = json.dumps(self.metadata(), ensure_ascii=False, allow_nan=True)
         arrays = self._arrays()
-        try:
+        with atomic_path(path, what="trace") as tmp:
             if path.suffix == ".npz":
-                np.savez(path, __whytoken_meta__=np.array(meta), **arrays)
+                np.savez(tmp, __whytoken_meta__=np.array(meta), **arrays)
             else:
+                from safetensors import SafetensorError
                 from safetensors.numpy import save_file
 
-                save_file(arrays, str(path), metadata={_META_KEY: meta})
-        except OSError as err:
-            raise CheckpointError(f"cannot write trace to {str(path)!r}: {err}") from err
+                try:
+                    save_file(arrays, str(tmp), metadata={_META_KEY: meta})
+                except SafetensorError as err:  # the Rust writer's I/O errors: re-raise as the OSError they are
+                    raise _safetensors_os_error(err, tmp) from err
         logger.debug("saved trace with %d positions to %s", self.n_positions, path)
         return path
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "Trace":
-        """Load a trace written by :meth:`save` (safetensors or npz, detected from content)."""
+        """Load a trace written by :meth:`save` (safetensors or npz, detected from content).
+
+        Raises
+        ------
+        CheckpointError
+            The file does not exist or is not a readable safetensors/npz file (truncated,
+            corrupt, another format).
+        SchemaError
+            The file is readable but its whytoken metadata or arrays are missing, corrupt or
+            inconsistent (the message names the file and the field).
+        """
         path = Path(path)
+        if path.is_dir():
+            found = sorted(path.glob("*.safetensors")) + sorted(path.glob("*.npz"))
+            hint = f", e.g. {str(found[0])!r}" if found else ""
+            raise CheckpointError(f"trace path {str(path)!r} is a directory; pass the trace file inside it{hint}")
         if not path.is_file():
             raise CheckpointError(f"trace file {str(path)!r} does not exist; pass the path written by Trace.save")
-        with open(path, "rb") as handle:
-            magic = handle.read(4)
+        source = repr(str(path))
+        meta_text, arrays = _read_trace_file(path, source)
+        if meta_text is None:
+            raise SchemaError(f"{source} has no whytoken trace metadata; was it written by Trace.save?")
         try:
-            if magic[:2] == b"PK":
-                with np.load(path, allow_pickle=False) as data:
-                    meta = str(data["__whytoken_meta__"])
-                    arrays = {k: data[k] for k in data.files if k != "__whytoken_meta__"}
-            else:
-                from safetensors import SafetensorError, safe_open
-
-                try:
-                    with safe_open(str(path), framework="numpy") as handle:
-                        meta = (handle.metadata() or {}).get(_META_KEY)
-                        arrays = {k: handle.get_tensor(k) for k in handle.keys()}
-                except SafetensorError as err:  # not an OSError/ValueError subclass
-                    raise ValueError(str(err)) from err
-        except (OSError, ValueError, KeyError) as err:
-            raise CheckpointError(f"{str(path)!r} is not a whytoken trace file: {err}") from err
-        if meta is None:
-            raise SchemaError(f"{str(path)!r} has no whytoken trace metadata; was it written by Trace.save?")
-        return cls._from_parts(json.loads(meta), arrays, source=str(path))
+            meta = json.loads(meta_text)
+        except ValueError as err:
+            raise SchemaError(f"{source}: the trace metadata is not valid JSON ({err}); the file is damaged: "
+                              "re-create it with `whytoken trace` or Trace.save") from err
+        return cls._from_parts(meta, arrays, source=source)
 
     @classmethod
-    def _from_parts(cls, meta: Mapping[str, Any], arrays: Mapping[str, np.ndarray], source: str) -> "Trace":
+    def _from_parts(cls, meta: Any, arrays: Mapping[str, np.ndarray], source: str) -> "Trace":
+        if not isinstance(meta, Mapping):
+            raise SchemaError(f"{source}: the trace metadata must be a JSON object, got {type(meta).__name__}")
         if meta.get("schema") != TRACE_SCHEMA:
             raise SchemaError(f"{source} has schema {meta.get('schema')!r}, expected {TRACE_SCHEMA!r}")
         try:
-            attentions = {int(layer): arrays[f"attention.{layer}"] for layer in meta["layers"]}
+            layers = meta["layers"]
+            if not isinstance(layers, list):
+                raise SchemaError(f"'layers' must be a list of layer indices, got {layers!r}")
+            attentions = {int(layer): arrays[f"attention.{layer}"] for layer in layers}
             images = tuple(arrays[f"image.{i}"] for i in range(int(meta["n_images"])))
+            input_ids = arrays["input_ids"]
+            _check_arrays(attentions, input_ids, meta.get("model_info"))
             return cls(
                 positions=tuple(Position.from_dict(p) for p in meta["positions"]),
                 generated=tuple(GeneratedToken.from_dict(g) for g in meta["generated"]),
                 attentions=attentions,
-                prompt=meta["prompt"],
+                prompt=_string(meta["prompt"], "prompt"),
                 image_size=meta["image_size"],
                 patch_grid=meta["patch_grid"],
-                model_info=meta["model_info"],
-                input_ids=arrays["input_ids"],
+                model_info=_mapping(meta["model_info"], "model_info"),
+                input_ids=input_ids,
                 images=images,
             )
         except KeyError as err:
             raise SchemaError(f"{source} lacks the field or array {err.args[0]!r} of a {TRACE_SCHEMA} trace") from err
+        except SchemaError as err:
+            raise SchemaError(f"{source}: {err}") from err
+        except (TypeError, ValueError, AttributeError, IndexError, OverflowError) as err:
+            raise SchemaError(f"{source} is not a valid {TRACE_SCHEMA} trace: {err}; the file is damaged or was "
+                              "edited: re-create it with `whytoken trace` or Trace.save") from err
+
+
+def _string(value: Any, what: str) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(f"{what!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def _mapping(value: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"{what!r} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _check_arrays(attentions: Mapping[int, np.ndarray], input_ids: np.ndarray, model_info: Any) -> None:
+    """What the constructor cannot see: integer ids inside the recorded vocabulary, finite attention."""
+    ids = np.asarray(input_ids)
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise SchemaError(f"array 'input_ids' must hold integers, got dtype {ids.dtype}")
+    vocab = model_info.get("vocab_size") if isinstance(model_info, Mapping) else None
+    if ids.size and (int(ids.min()) < 0 or (isinstance(vocab, int) and vocab > 0 and int(ids.max()) >= vocab)):
+        bad = int(ids.min()) if int(ids.min()) < 0 else int(ids.max())
+        raise SchemaError(f"token id {bad} in 'input_ids' is outside the vocabulary of the model that made the "
+                          f"trace (0..{vocab - 1 if isinstance(vocab, int) and vocab > 0 else '?'})")
+    for layer, array in attentions.items():
+        a = np.asarray(array)
+        if not np.issubdtype(a.dtype, np.floating):
+            raise SchemaError(f"array 'attention.{layer}' must hold floats, got dtype {a.dtype}")
+        if not np.isfinite(a).all():
+            raise SchemaError(f"array 'attention.{layer}' holds NaN or infinite weights")
+
+
+def _read_trace_file(path: Path, source: str) -> tuple[str | None, dict[str, np.ndarray]]:
+    """The metadata text and the arrays of a safetensors or npz trace file."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if magic[:2] == b"PK":
+            with np.load(path, allow_pickle=False) as data:
+                meta = str(data["__whytoken_meta__"]) if "__whytoken_meta__" in data.files else None
+                return meta, {k: data[k] for k in data.files if k != "__whytoken_meta__"}
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(path), framework="numpy") as handle:
+                meta = (handle.metadata() or {}).get(_META_KEY)
+                return meta, {k: handle.get_tensor(k) for k in handle.keys()}
+        except SafetensorError as err:  # not an OSError/ValueError subclass
+            raise ValueError(str(err)) from err
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        raise CheckpointError(f"{source} is not a whytoken trace file that can be read ({type(err).__name__}: "
+                              f"{err}); it is truncated, damaged or of another format: re-create it with "
+                              "`whytoken trace` or Trace.save") from err
+
+
+def _safetensors_os_error(err: Exception, path: Path) -> OSError:
+    match = re.search(r"os error (\d+)", str(err))
+    code = int(match.group(1)) if match else errno.EIO
+    return OSError(code, os.strerror(code), str(path))
