@@ -51,7 +51,7 @@ def test_image_given_to_text_only_model(llama):
     (np.zeros((3, 32, 32), dtype=np.uint8), "channels-first"),
     (np.zeros((2, 8, 8, 3), dtype=np.uint8), "must have shape"),
     (np.full((16, 16, 3), 2.0), r"\[0, 1\]"),
-    ("picture.png", "open it first"),
+    ("picture.png", "image file .picture.png. does not exist"),
 ], ids=["1x1", "mode-F", "channels-first", "4-d", "float-range", "path"])
 def test_image_the_adapter_rejects(llava, image, message):
     adapter, _ = llava

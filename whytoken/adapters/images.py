@@ -1,10 +1,20 @@
-"""Input images: validation, conversion to RGB arrays, and blanking pixel boxes.
+"""Input images: reading files, validation, conversion to RGB arrays, and blanking pixel boxes.
 
 Adapters keep every input image as a uint8 array of shape ``(height, width, 3)``
 so that a trace can store it and the ``pixel`` intervention can edit it. This
-module converts what users pass (PIL images, numpy arrays) into that form, and
-refuses, with a message that says how to fix it, what it cannot convert
-without guessing.
+module converts what users pass (file paths, PIL images, numpy arrays) into that
+form, and refuses, with a message that says how to fix it, what it cannot
+convert without guessing.
+
+:func:`load_image` is the one image reader: the command line's ``--image`` and
+the library (``adapter.trace(image="scene.png")``) both use it, so a file means
+the same pixels everywhere. It applies the EXIF orientation (as image viewers
+do), takes the first frame of animated files, rescales 16-bit images exactly to
+8 bits (``round(v / 257)``: 65535 -> 255; converting them with PIL's
+``convert("RGB")`` would clip every value above 255), composites transparency
+(alpha channels, palette transparency) on white, and refuses images above
+:data:`MAX_IMAGE_PIXELS` pixels (decompression bombs; PIL's own
+``DecompressionBombError`` becomes an :class:`~whytoken.errors.InvalidImageError`).
 
 Examples
 --------
@@ -26,21 +36,35 @@ import numpy as np
 
 from whytoken.errors import InvalidImageError
 
-__all__ = ["MIN_IMAGE_SIDE", "to_rgb_array", "to_rgb_arrays", "blank_boxes", "to_pil"]
+__all__ = ["MIN_IMAGE_SIDE", "MAX_IMAGE_PIXELS", "load_image", "to_rgb_array", "to_rgb_arrays", "blank_boxes",
+           "to_pil"]
 
 #: Smallest accepted width and height in pixels; smaller images carry no patch.
 MIN_IMAGE_SIDE = 2
+#: Largest accepted image in pixels (width x height) read from a file: 64 megapixels, ~200 MB as RGB.
+#: Processors resize every image to a few hundred pixels a side, so larger inputs only cost memory.
+MAX_IMAGE_PIXELS = 64_000_000
+
+# PIL modes of 16-bit grayscale; their value range (0..65535) is known, so they rescale exactly.
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
 
 # PIL modes that convert to RGB without guessing a value range.
 _CONVERTIBLE_MODES = {"1", "L", "LA", "P", "PA", "RGB", "RGBA", "RGBX", "RGBa", "CMYK", "YCbCr", "LAB", "HSV", "La"}
 
 
 def _from_pil(image: Any) -> np.ndarray:
+    if image.mode in _SIXTEEN_BIT_MODES:
+        wide = np.asarray(image).astype(np.uint32)
+        gray = ((wide + 128) // 257).astype(np.uint8)
+        return np.repeat(gray[:, :, None], 3, axis=2)
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
     if image.mode not in _CONVERTIBLE_MODES:
         raise InvalidImageError(
             f"cannot convert a PIL image of mode {image.mode!r} to RGB without guessing its value range; "
             f"convert it yourself, e.g. Image.fromarray(np.clip(np.asarray(img) / scale * 255, 0, 255)"
-            f".astype('uint8')).convert('RGB'); convertible modes: {', '.join(sorted(_CONVERTIBLE_MODES))}"
+            f".astype('uint8')).convert('RGB'); convertible modes: "
+            f"{', '.join(sorted(_CONVERTIBLE_MODES | _SIXTEEN_BIT_MODES))}"
         )
     if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
         from PIL import Image
@@ -92,9 +116,10 @@ def to_rgb_array(image: Any, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
 
     Parameters
     ----------
-    image : PIL.Image.Image or array-like
-        A PIL image of a convertible mode, or an array ``(H, W)``, ``(H, W, 1)``,
-        ``(H, W, 3)`` or ``(H, W, 4)`` of uint8 or floats in [0, 1].
+    image : str, os.PathLike, PIL.Image.Image or array-like
+        An image file (read with :func:`load_image`), a PIL image of a convertible mode,
+        or an array ``(H, W)``, ``(H, W, 1)``, ``(H, W, 3)`` or ``(H, W, 4)`` of uint8 or
+        floats in [0, 1].
     min_side : int
         Smallest accepted width/height.
 
@@ -108,9 +133,12 @@ def to_rgb_array(image: Any, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
         raise InvalidImageError("image is None; pass a PIL image or an (H, W, 3) uint8 array")
     if hasattr(image, "mode") and hasattr(image, "convert"):
         array = _from_pil(image)
-    elif isinstance(image, (str, bytes)) or hasattr(image, "__fspath__"):
+    elif isinstance(image, str) or hasattr(image, "__fspath__"):
+        array = _from_pil(load_image(image))
+    elif isinstance(image, bytes):
         raise InvalidImageError(
-            f"got a path {image!r}; open it first: PIL.Image.open(path) (whytoken does not read files implicitly)"
+            f"got {len(image)} bytes, not an image; pass a file path, a PIL image or an (H, W, 3) uint8 array "
+            "(for encoded bytes: PIL.Image.open(io.BytesIO(data)))"
         )
     else:
         try:
@@ -127,6 +155,83 @@ def to_rgb_array(image: Any, min_side: int = MIN_IMAGE_SIDE) -> np.ndarray:
             "pass a larger image (the processor resizes it to the model's input size)"
         )
     return array
+
+
+def load_image(path: Any, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Any:
+    """Read an image file as a PIL RGB image, the same way for the CLI and the library.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A PNG, JPEG, GIF, BMP, TIFF, WebP... file PIL can read.
+    max_pixels : int
+        Refuse images with more pixels than this (see :data:`MAX_IMAGE_PIXELS`).
+
+    Returns
+    -------
+    PIL.Image.Image
+        Mode ``RGB`` (see the module docstring for what is converted and how).
+
+    Raises
+    ------
+    InvalidImageError
+        Missing or unreadable file, not an image, truncated or damaged data, too many
+        pixels, or a mode with no known value range (32-bit int, float).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "deep.png"
+    >>> Image.fromarray(np.full((4, 4), 65535, dtype=np.uint16)).save(path)   # 16-bit grayscale
+    >>> np.asarray(load_image(path))[0, 0].tolist()                             # rescaled, not clipped
+    [255, 255, 255]
+    >>> load_image(path.with_name("missing.png"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    whytoken.errors.InvalidImageError: image file '...missing.png' does not exist; pass the path of a PNG or JPEG ...
+    """
+    import os
+    import struct
+    import zlib
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    name = os.fspath(path)
+    shown = repr(str(name))
+    if not os.path.exists(name):
+        raise InvalidImageError(f"image file {shown} does not exist; pass the path of a PNG or JPEG file (if this "
+                                "string is the prompt, pass it as prompt=...)")
+    if os.path.isdir(name):
+        raise InvalidImageError(f"image path {shown} is a directory; pass an image file inside it")
+    try:
+        # the size is in the header: refuse before decoding (PIL's own bomb check, at twice its global
+        # MAX_IMAGE_PIXELS, fires in open() for the very largest)
+        with Image.open(name) as opened:
+            width, height = opened.size
+            if width * height > max_pixels:
+                raise InvalidImageError(
+                    f"image {shown} has {width}x{height} = {width * height:,} pixels, more than the "
+                    f"{max_pixels:,} accepted; resize it first (the model sees a few hundred pixels a side), or pass "
+                    "load_image(path, max_pixels=...) if you trust the file"
+                )
+            opened.seek(0)
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+            array = _from_pil(image)
+    except InvalidImageError:
+        raise
+    except Image.DecompressionBombError as err:
+        raise InvalidImageError(f"image {shown} is too large to decode safely ({err}); resize it first") from err
+    except UnidentifiedImageError as err:
+        raise InvalidImageError(f"{shown} is not an image file PIL can read; pass a PNG or JPEG file") from err
+    except PermissionError as err:
+        raise InvalidImageError(f"cannot read image {shown}: permission denied; check the file's permissions") from err
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
+        raise InvalidImageError(f"cannot decode image {shown} ({type(err).__name__}: {err}); the file is truncated "
+                                "or damaged: re-export it as PNG or JPEG") from err
+    return to_pil(array)
 
 
 def to_rgb_arrays(images: Any, min_side: int = MIN_IMAGE_SIDE) -> list[np.ndarray]:

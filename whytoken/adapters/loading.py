@@ -138,7 +138,9 @@ def demo_checkpoint() -> Path:
     return path
 
 
-#: Short name -> function returning a checkpoint directory.
+#: Short name -> function returning a checkpoint directory. A packaged model is one entry here (and
+#: its locator function above, raising CheckpointError when the files are absent); list_models(), the
+#: CLI's --model help and `whytoken learners` follow.
 KNOWN_MODELS: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": smollm2_checkpoint,
     "whytoken-demo": demo_checkpoint,
@@ -159,14 +161,58 @@ def list_models() -> list[str]:
 def _load_processor(path: Path) -> Any:
     from transformers import AutoProcessor, AutoTokenizer
 
+    # the tokenizers library's Rust parser raises plain Exception for a damaged tokenizer.json, so
+    # nothing narrower catches it; every failure here is reported as a checkpoint problem, with its type
     try:
         return AutoProcessor.from_pretrained(path)
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except Exception as err:  # noqa: BLE001
         logger.debug("AutoProcessor failed for %s (%s); trying AutoTokenizer", path, err)
     try:
         return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise CheckpointError(f"{path} has no loadable processor or tokenizer: {err}") from err
+    except Exception as err:  # noqa: BLE001
+        raise CheckpointError(
+            f"{str(path)!r} has no loadable processor or tokenizer ({type(err).__name__}: {err}); the tokenizer "
+            "files are missing or damaged: save them again with processor.save_pretrained / "
+            "tokenizer.save_pretrained"
+        ) from err
+
+
+def _read_config(config_file: Path) -> dict[str, Any]:
+    """``config.json`` as a dict naming its model class, or a CheckpointError saying what is wrong."""
+    try:
+        text = config_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"cannot read {str(config_file)!r}: {err}; check the file and its permissions") from err
+    try:
+        config = json.loads(text)
+    except ValueError as err:
+        raise CheckpointError(f"{config_file} is not valid JSON: {err}; the checkpoint is damaged: "
+                              "save it again with save_pretrained") from err
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file} must hold a JSON object (the model config), got a JSON "
+                              f"{type(config).__name__}; save the checkpoint again with save_pretrained")
+    architectures = config.get("architectures") or []
+    if not isinstance(architectures, list) or not all(isinstance(a, str) for a in architectures):
+        raise CheckpointError(f"{config_file} has 'architectures': {architectures!r}; expected a list of model "
+                              "class names such as [\"LlamaForCausalLM\"]")
+    if not architectures:
+        raise CheckpointError(f"{config_file} names no 'architectures'; cannot tell which model class to load")
+    return config
+
+
+def _loading_errors() -> tuple[type[BaseException], ...]:
+    """What ``from_pretrained`` raises for damaged or inconsistent checkpoints."""
+    from safetensors import SafetensorError
+
+    errors: list[type[BaseException]] = [OSError, ValueError, RuntimeError, TypeError, KeyError, EOFError,
+                                         SafetensorError]
+    try:
+        from huggingface_hub.errors import StrictDataclassError  # config fields of the wrong type
+
+        errors.append(StrictDataclassError)
+    except ImportError:  # older huggingface_hub: such fields raise TypeError/ValueError
+        pass
+    return tuple(errors)
 
 
 def _load_directory(path: Path, dtype: torch.dtype | None) -> Any:
@@ -175,14 +221,7 @@ def _load_directory(path: Path, dtype: torch.dtype | None) -> Any:
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{str(path)!r} is not a checkpoint directory: it has no config.json")
-    try:
-        config = json.loads(config_file.read_text())
-    except ValueError as err:
-        raise CheckpointError(f"{config_file} is not valid JSON: {err}") from err
-    architectures = config.get("architectures") or []
-    if not architectures:
-        raise CheckpointError(f"{config_file} names no 'architectures'; cannot tell which model class to load")
-    class_name = architectures[0]
+    class_name = _read_config(config_file)["architectures"][0]
     get_architecture(class_name)  # fail before reading weights when there is no adapter
     model_class = getattr(transformers, class_name, None)
     if model_class is None:
@@ -190,9 +229,28 @@ def _load_directory(path: Path, dtype: torch.dtype | None) -> Any:
             f"transformers {transformers.__version__} has no class {class_name!r} named by {config_file}"
         )
     try:
-        return model_class.from_pretrained(path, dtype=dtype or torch.float32, attn_implementation="eager")
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot load {class_name} from {path}: {err}") from err
+        model, info = model_class.from_pretrained(path, dtype=dtype or torch.float32, attn_implementation="eager",
+                                                  output_loading_info=True)
+    except CheckpointError:
+        raise
+    except _loading_errors() as err:
+        raise CheckpointError(
+            f"cannot load {class_name} from {str(path)!r} ({type(err).__name__}: {str(err).splitlines()[0][:300]}); "
+            "the weights or config are missing, truncated or damaged: save the checkpoint again with "
+            "save_pretrained (a half-copied directory is the usual cause)"
+        ) from err
+    # from_pretrained fills weights it cannot find with random values and only logs a report: a model
+    # that explains nothing, silently. Refuse it.
+    missing = sorted(info.get("missing_keys") or ())
+    mismatched = sorted(str(k[0]) if isinstance(k, tuple) else str(k) for k in info.get("mismatched_keys") or ())
+    if missing or mismatched:
+        names = ", ".join((missing + mismatched)[:5]) + (" ..." if len(missing) + len(mismatched) > 5 else "")
+        raise CheckpointError(
+            f"the weights in {str(path)!r} do not cover {class_name}: {len(missing)} missing and {len(mismatched)} "
+            f"of the wrong shape ({names}); they would be random. The checkpoint is incomplete or its config does "
+            "not match its weights: save it again with save_pretrained"
+        )
+    return model
 
 
 def load_model(path_or_model: Any, processor: Any = None, device: str | torch.device | None = None,

@@ -80,20 +80,16 @@ def resolve_target(target: Optional[int], target_text: Optional[str], trace: Any
 
 
 def load_image(path: Optional[Path]) -> Any:
-    """``--image``: the PIL image at ``path`` as RGB (``None`` without one)."""
+    """``--image``: the file read by the library's one image loader (``None`` without one).
+
+    See :func:`whytoken.adapters.images.load_image` (16-bit images rescaled, transparency
+    on white, EXIF orientation, size limit).
+    """
     if path is None:
         return None
-    from PIL import Image, UnidentifiedImageError
+    from whytoken.adapters.images import load_image as read
 
-    from whytoken.errors import InvalidImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except FileNotFoundError:
-        raise InvalidImageError(f"image file {str(path)!r} does not exist; pass a PNG or JPEG path") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise InvalidImageError(f"cannot read image {str(path)!r} ({err}); pass a PNG or JPEG file") from None
+    return read(path)
 
 
 def trace_file(path: Path) -> Path:
