@@ -193,3 +193,46 @@ def test_unknown_model_lists_the_short_names(tmp_path):
     assert result.exit_code == 2
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "smollm2-135m-instruct" in errors[0] and "Traceback" not in result.output
+
+
+def test_an_unexpected_exception_is_an_internal_error_with_exit_code_1(saved_trace, tmp_path, monkeypatch):
+    import whytoken.query
+
+    def broken(*args, **kwargs):
+        raise KeyError("heads")
+
+    monkeypatch.setattr(whytoken.query, "explain", broken)
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "internal error while explaining the target: KeyError" in errors[0]
+    assert "please report" in errors[0] and "Traceback" not in result.output
+
+
+def test_ctrl_c_exits_130_without_a_traceback(saved_trace, tmp_path, monkeypatch):
+    import whytoken.query
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(whytoken.query, "explain", interrupted)
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 130 and "interrupted" in result.output and "Traceback" not in result.output
+
+
+def test_out_that_is_an_existing_file_is_bad_input(saved_trace, tmp_path):
+    taken = tmp_path / "taken"
+    taken.write_text("keep me")
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--out", str(taken)])
+    assert result.exit_code == 2, result.output
+    assert "OutputError" in result.output and "taken" in result.output and "a file is in the way" in result.output
+    assert taken.read_text() == "keep me"
+
+
+def test_graph_export_of_a_damaged_explanation_names_the_file(tmp_path):
+    bad = tmp_path / "explanation.json"
+    bad.write_text(json.dumps({"schema": "whytoken.explanation/1", "heads": 5}))
+    result = runner.invoke(app, ["graph", "export", str(bad), "--format", "dot"])
+    assert result.exit_code == 2, result.output
+    assert "explanation.json" in result.output and "Traceback" not in result.output

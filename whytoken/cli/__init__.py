@@ -26,8 +26,9 @@ result panel in :mod:`~whytoken.cli.panel`, and the error boundary and consoles 
 :mod:`~whytoken.cli.boundary`. A new command is a function in its own module registered
 below with ``app.command(name)(function)``.
 
-Errors raised by whytoken print as one red line with the fix and exit with
-code 2; ``--debug`` shows the traceback.
+Every failure prints as one red line with the fix; the exit code is 2 for bad input, 1 for an
+internal error and 130 after Ctrl-C (:mod:`~whytoken.cli.boundary`); ``--debug`` shows the
+traceback.
 
 Examples
 --------
@@ -45,7 +46,7 @@ from typing import Optional
 
 import typer
 
-from whytoken.cli.boundary import configure
+from whytoken.cli.boundary import BoundaryGroup, configure
 from whytoken.cli.demo import DEMO_EXPLAIN, DEMO_KIND, DEMO_SEED, demo
 from whytoken.cli.explain import explain_command
 from whytoken.cli.graph import graph_app
@@ -63,6 +64,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
+    cls=BoundaryGroup,
 )
 
 

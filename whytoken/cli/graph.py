@@ -9,12 +9,24 @@ import typer
 
 from whytoken.cli.boundary import errors, out_console
 from whytoken.cli.options import FormatName, value
-from whytoken.errors import CheckpointError, InvalidParameterError
+from whytoken.errors import CheckpointError, InvalidParameterError, SchemaError, WhytokenError
 from whytoken.query import Explanation
 
 __all__ = ["graph_app", "graph_export"]
 
 graph_app = typer.Typer(help="Read and convert graph files.", no_args_is_help=True)
+
+
+def _read_explanation(doc: dict, file: Path) -> Explanation:
+    try:
+        return Explanation.from_json(doc)
+    except SchemaError as err:
+        raise SchemaError(f"{str(file)!r}: {err}") from err
+    except WhytokenError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as err:
+        raise SchemaError(f"{str(file)!r} is not a valid whytoken explanation ({type(err).__name__}: {err}); the "
+                          "file is damaged or was edited: write it again with `whytoken explain`") from err
 
 
 @graph_app.command("export")
@@ -41,7 +53,7 @@ def graph_export(
             except (OSError, ValueError):
                 doc = None
             if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("whytoken.explanation/"):
-                explanation = Explanation.from_json(doc)
+                explanation = _read_explanation(doc, file)
                 if head is None:
                     pag = explanation.pag
                 else:

@@ -7,7 +7,9 @@ from typing import Any
 
 from rich.progress import Progress
 
+from whytoken.cli.boundary import doing
 from whytoken.errors import InvalidParameterError
+from whytoken.files import ensure_directory
 from whytoken.query import Explanation
 
 __all__ = ["load_model_step", "trace_step", "explain_step", "explain_options", "write_outputs"]
@@ -18,7 +20,8 @@ def load_model_step(model: str, progress: Progress) -> Any:
     from whytoken.adapters import load_model
 
     task = progress.add_task(f"Loading {model}", total=1)
-    adapter = load_model(model)
+    with doing(f"loading the model {model!r}"):
+        adapter = load_model(model)
     progress.update(task, completed=1)
     return adapter
 
@@ -27,8 +30,9 @@ def trace_step(adapter: Any, progress: Progress, prompt: str, image: Any, max_ne
                layers: tuple[int, ...] | str, chat_template: bool | None = None) -> Any:
     """``adapter.trace(...)`` with a progress line."""
     task = progress.add_task("Generating and tracing attention", total=1)
-    trace = adapter.trace(image=image, prompt=prompt, max_new_tokens=max_new_tokens, layers=layers,
-                          chat_template=chat_template)
+    with doing("generating and tracing attention"):
+        trace = adapter.trace(image=image, prompt=prompt, max_new_tokens=max_new_tokens, layers=layers,
+                              chat_template=chat_template)
     progress.update(task, completed=1)
     return trace
 
@@ -50,7 +54,8 @@ def explain_step(trace: Any, target: Any, progress: Progress, model: Any = None,
             progress.start_task(task)
         progress.update(task, completed=done, total=total)
 
-    result = explain(trace, target, model=model, progress=report, **kwargs)
+    with doing("explaining the target"):
+        result = explain(trace, target, model=model, progress=report, **kwargs)
     progress.update(verify, total=max(result.search.n_interventions, 1), completed=max(result.search.n_interventions, 1))
     return result
 
@@ -75,15 +80,17 @@ def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
     """Write ``explanation.json``, ``graph.json``, ``graph.graphml`` and ``report.html`` into ``out``.
 
     ``image`` and ``notes`` go to the report (see :func:`whytoken.report.render_report`).
-    Returns the written paths by name.
+    Returns the written paths by name. ``out`` is created if needed; an existing file there
+    raises :class:`~whytoken.errors.OutputError`. Each file is written atomically.
     """
     from whytoken.graphs import write_pag
     from whytoken.report import write_report
 
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"explanation": explanation.save(out / "explanation.json")}
-    if explanation.pag is not None:
-        paths["graph"] = write_pag(explanation.pag, out / "graph.json", format="json")
-        paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
-    paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
+    with doing(f"writing the outputs to {str(out)!r}"):
+        ensure_directory(out, what="--out directory")
+        paths = {"explanation": explanation.save(out / "explanation.json")}
+        if explanation.pag is not None:
+            paths["graph"] = write_pag(explanation.pag, out / "graph.json", format="json")
+            paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
+        paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
     return paths

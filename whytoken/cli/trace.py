@@ -8,9 +8,10 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from whytoken.cli.boundary import errors, out_console, progress, set_threads
+from whytoken.cli.boundary import doing, errors, out_console, progress, set_threads
 from whytoken.cli.options import load_image, parse_layers
 from whytoken.cli.pipeline import load_model_step, trace_step
+from whytoken.files import ensure_directory
 
 __all__ = ["trace_command"]
 
@@ -35,12 +36,13 @@ def trace_command(
         with progress() as bar:
             adapter = load_model_step(model, bar)
             trace = trace_step(adapter, bar, prompt, pil_image, max_new_tokens, parsed, chat_template)
-        if out.suffix.lower() in (".safetensors", ".npz"):  # a file name rather than a folder
-            out.parent.mkdir(parents=True, exist_ok=True)
-            path = trace.save(out)
-        else:
-            out.mkdir(parents=True, exist_ok=True)
-            path = trace.save(out / "trace.safetensors")
+        with doing(f"saving the trace to {str(out)!r}"):
+            if out.suffix.lower() in (".safetensors", ".npz"):  # a file name rather than a folder
+                ensure_directory(out.parent, what="directory of --out")
+                path = trace.save(out)
+            else:
+                ensure_directory(out, what="--out directory")
+                path = trace.save(out / "trace.safetensors")
         table = Table(title="generated tokens", show_lines=False)
         table.add_column("position", justify="right")
         table.add_column("text")
