@@ -62,10 +62,15 @@ class Mark(enum.Enum):
             return value
         try:
             return cls(str(value).lower())
-        except ValueError:
+        except InvalidGraphError:
             raise InvalidGraphError(
                 f"unknown edge mark {value!r}; expected one of 'tail', 'arrow', 'circle'"
             ) from None
+
+    @classmethod
+    def _missing_(cls, value: object) -> "Mark":
+        # Mark("x") is the enum's own lookup: raise the package's error (a ValueError) naming the value
+        raise InvalidGraphError(f"unknown edge mark {value!r}; expected one of 'tail', 'arrow', 'circle'")
 
 
 def node_sort_key(node: Any) -> tuple:
