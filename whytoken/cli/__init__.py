@@ -15,6 +15,8 @@ Commands
     Convert a saved graph (or the graph of a saved explanation).
 ``whytoken learners``
     List the registries: learners, criteria, graph formats, interventions, models.
+``whytoken serve [--model M] [--port P] [--open DIR]``
+    The interactive viewer on localhost (:mod:`whytoken.viewer`).
 ``whytoken experiment ...``
     Faithfulness experiments against attribution baselines (see
     :mod:`whytoken.experiments.cli`).
@@ -52,8 +54,9 @@ from whytoken.cli.explain import explain_command
 from whytoken.cli.graph import graph_app
 from whytoken.cli.learners import learners_command
 from whytoken.cli.pipeline import write_outputs
+from whytoken.cli.serve import serve_command
 from whytoken.cli.trace import trace_command
-from whytoken.experiments.cli import app as experiment_app
+from whytoken.experiments.harness.cli import app as experiment_app
 
 __all__ = ["app", "main", "DEMO_SEED", "DEMO_KIND", "DEMO_EXPLAIN", "write_outputs"]
 
@@ -82,6 +85,7 @@ app.command("explain")(explain_command)
 app.command("trace")(trace_command)
 app.add_typer(graph_app, name="graph")
 app.command("learners")(learners_command)
+app.command("serve")(serve_command)
 app.add_typer(experiment_app, name="experiment")
 
 
