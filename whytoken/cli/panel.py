@@ -78,6 +78,11 @@ def _bind(text: str) -> str:
     return re.sub(r"(\w) = ", rf"\1{_NBSP}={_NBSP}", text)
 
 
+def _quoted(label: str, kind: str) -> str:
+    """Text tokens in quotes (‘of’ reads as a token, not as a word of the sentence); patches as they are."""
+    return label if kind == "image_patch" else f"‘{label}’"
+
+
 def _prob(p: float | None) -> str:
     from whytoken.report.labels import format_prob
 
@@ -107,19 +112,21 @@ def print_explanation(e: Explanation, paths: dict[str, Path] | None = None, trut
     groups = set_views(e)
     if groups.explaining is not None:
         s = groups.explaining
-        members = " + ".join(f"[bold red]{escape(label)}[/]" for label in s.labels)
+        members = " + ".join(f"[bold red]{escape(_quoted(label, kind))}[/]" for label, kind in zip(s.labels, s.kinds))
         grid.add_row("Why", f"removing {members} changes it to [bold]{escape(repr(s.new_token))}[/] "
                      f"[dim](effect{_NBSP}{s.effect_text}, p{_NBSP}={_NBSP}{_prob(s.target_prob_after)} after)[/] "
                      f"[{color}]{escape(s.claim)} on the model[/]")
         if groups.verified:
-            others = "; ".join(f"{' + '.join(v.labels)} ({v.effect_text})" for v in groups.verified[:5])
+            others = "; ".join(f"{' + '.join(_quoted(lb, k) for lb, k in zip(v.labels, v.kinds))} ({v.effect_text})"
+                               for v in groups.verified[:5])
             more = " …" if len(groups.verified) > 5 else ""
             grid.add_row("Also", f"{len(groups.verified)} other verified set(s): {escape(others)}{more}")
         m = e.modality
         grid.add_row("Kinds", f"{m['image_patch']} image patch(es), {m['prompt_text']} prompt word(s), "
                      f"{m['generated']} generated token(s)")
     elif groups.candidates:
-        members = " + ".join(f"[bold]{escape(label)}[/]" for label in groups.candidates[0].labels)
+        best = groups.candidates[0]
+        members = " + ".join(f"[bold]{escape(_quoted(label, kind))}[/]" for label, kind in zip(best.labels, best.kinds))
         grid.add_row("Why", f"best graph candidate {members} [{color}](not verified on the model; "
                      f"{len(groups.candidates)} candidate set(s))[/]")
     if e.status != "explained":

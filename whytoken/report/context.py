@@ -206,6 +206,7 @@ def report_context(explanation: Any, image: Any | None = None, notes: Mapping[st
                                               if p in tokens and tokens[p].patch is not None},
                                      grid=e.patch_grid)
         graphs.append({"head": head, "fig": fig, "reach": max(depth.values()) if depth else 0})
+    kinds_drawn = {tokens[p].kind for g in graphs for p in g["head"].pds_depth if p in tokens}
 
     # -- graph evidence (log-scale p-values) for the members of the verified sets
     evidence = None
@@ -256,6 +257,7 @@ def report_context(explanation: Any, image: Any | None = None, notes: Mapping[st
         "sink_mass": sink_mass,
         "sink_label": token_label(tokens[min(tokens)].text) if tokens else "",
         "graphs": graphs,
+        "kinds_drawn": kinds_drawn,
         "evidence": evidence,
         "p_meaning": P_VALUE_MEANING,
         "heads": heads,
