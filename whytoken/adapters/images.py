@@ -218,8 +218,7 @@ def load_image(path: Any, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Any:
                 )
             opened.seek(0)
             opened.load()
-            image = ImageOps.exif_transpose(opened)
-            array = _from_pil(image)
+            image = ImageOps.exif_transpose(opened)  # a loaded copy, usable after the file is closed
     except InvalidImageError:
         raise
     except Image.DecompressionBombError as err:
@@ -231,7 +230,10 @@ def load_image(path: Any, *, max_pixels: int = MAX_IMAGE_PIXELS) -> Any:
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error) as err:
         raise InvalidImageError(f"cannot decode image {shown} ({type(err).__name__}: {err}); the file is truncated "
                                 "or damaged: re-export it as PNG or JPEG") from err
-    return to_pil(array)
+    try:
+        return to_pil(_from_pil(image))
+    except InvalidImageError as err:
+        raise InvalidImageError(f"image {shown}: {err}") from None
 
 
 def to_rgb_arrays(images: Any, min_side: int = MIN_IMAGE_SIDE) -> list[np.ndarray]:
