@@ -146,6 +146,7 @@ def graph_figure(
     max_edges: int = 60,
     per_column: int = 14,
     row: float = 36.0,
+    bands_per_group: int = 3,
 ) -> GraphFigure:
     """Draw the PAG around ``target`` (see the module docstring).
 
@@ -169,6 +170,9 @@ def graph_figure(
         PDS distances plus every edge of the target and of the marked sets.
     per_column, row : int, float
         Nodes per column before it wraps, and their vertical spacing in pixels.
+    bands_per_group : int
+        Bands drawn per summary node (to the target, and to the drawn nodes it has most edges with);
+        the caption counts every bundled edge.
     """
     roles = dict(roles or {})
     patches = dict(patches or {})
@@ -199,8 +203,9 @@ def graph_figure(
     all_edges = [e for e in pag.edges() if e.u in scope and e.v in scope]
     direct = [e for e in all_edges if e.u in ind_set and e.v in ind_set]
     tree = len(direct) > max_edges
-    if tree:
-        direct = _tree_edges(direct, target, {n: depth.get(n, 0) for n in ind_set}, set(roles) & ind_set)
+    if tree:  # keep the edges of the target and of the *checked* sets, and a tree towards the target
+        checked = {n for n, r in roles.items() if r in ("explaining", "verified")} & ind_set
+        direct = _tree_edges(direct, target, {n: depth.get(n, 0) for n in ind_set}, checked)
     bundles: dict[tuple[Hashable, str], int] = {}
     for e in all_edges:
         a_in, b_in = e.u in ind_set, e.v in ind_set
@@ -208,6 +213,16 @@ def graph_figure(
             node, other = (e.u, e.v) if a_in else (e.v, e.u)
             key = (node, group_ids[group_of[other]])
             bundles[key] = bundles.get(key, 0) + 1
+    n_bundled = sum(bundles.values())
+    # each summary node keeps its bands to the target and to its `bands_per_group` most connected drawn nodes
+    by_group: dict[str, list[tuple[Hashable, int]]] = {}
+    for (node, gid), count in bundles.items():
+        by_group.setdefault(gid, []).append((node, count))
+    bundles = {}
+    for gid, links in by_group.items():
+        links.sort(key=lambda nc: (nc[0] != target, -nc[1], node_sort_key(nc[0])))
+        for node, count in links[: bands_per_group + (links[0][0] == target)]:
+            bundles[(node, gid)] = count
 
     # -- layout: columns by distance, drawn tokens first (barycentre order), then the summaries
     sizes: dict[Hashable, tuple[float, float]] = {n: (_label_width(labels.get(n, str(n))), 26.0) for n in ind_set}
@@ -235,13 +250,15 @@ def graph_figure(
         members.sort(key=lambda n: (barycentre(n), node_sort_key(n)))
         column_items = members + [group_ids[k] for k in sorted(groups, key=lambda k: (k[1], k[0])) if k[0] == level]
         chunks = [column_items[i:i + per_column] for i in range(0, len(column_items), per_column)]
+        first_x = None
         for c, chunk in enumerate(chunks):
             x -= column if c == 0 else column * 0.8
-            if c == 0:
-                headers.append((level, x))
+            first_x = x if first_x is None else first_x
             top = -(len(chunk) - 1) * row / 2
             for i, n in enumerate(chunk):
                 pos[n] = (x, top + i * row)
+        if first_x is not None:
+            headers.append((level, (first_x + x) / 2))
     xs = [pos[n][0] + s * sizes[n][0] / 2 for n in pos for s in (-1, 1)]
     ys = [pos[n][1] + s * 13 for n in pos for s in (-1, 1)]
     pad = 20.0
@@ -314,5 +331,5 @@ def graph_figure(
     parts.append("</svg>")
     return GraphFigure(svg="".join(parts), n_in_range=len(in_range), n_drawn=len(ind_set),
                        n_grouped=len(group_of), n_groups=len(groups), n_edges=len(all_edges),
-                       n_edges_drawn=len(direct), n_edges_bundled=sum(bundles.values()), red_edges=red,
+                       n_edges_drawn=len(direct), n_edges_bundled=n_bundled, red_edges=red,
                        marks_tree=tree)
