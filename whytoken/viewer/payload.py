@@ -45,7 +45,10 @@ _MARK_CHAR = {Mark.TAIL: "-", Mark.ARROW: ">", Mark.CIRCLE: "o"}
 
 
 def _positions(tokens: Sequence[Mapping[str, Any]], target: int, grid: tuple[int, int] | None) -> dict[int, tuple]:
-    """Patch nodes on their grid cells, text in rows of 10 below, the target to the right."""
+    """Patch nodes on their grid cells; text in reading order below (rows of up to 16); the target to the right.
+
+    Without patches the target simply follows the text (an arc diagram: edges are drawn as arcs above the row).
+    """
     pos: dict[int, tuple[float, float]] = {}
     patches = [t for t in tokens if t.get("patch") is not None]
     rows = (grid[0] if grid else max((t["patch"][0] for t in patches), default=-1) + 1) if patches else 0
@@ -54,15 +57,19 @@ def _positions(tokens: Sequence[Mapping[str, Any]], target: int, grid: tuple[int
         r, c = t["patch"]
         pos[t["position"]] = (c * CELL, r * CELL)
     text = [t for t in tokens if t.get("patch") is None and t["position"] != target]
-    per_row = max(6, min(12, cols // 2 or 10))
-    width = max(cols * CELL, per_row * 70.0)
-    top = rows * CELL + (60.0 if patches else 0.0)
+    if not patches:
+        text = text + [t for t in tokens if t["position"] == target]
+    per_row = 16
+    step = 80.0
+    top = rows * CELL + (90.0 if patches else 0.0)
     for i, t in enumerate(text):
         r, c = divmod(i, per_row)
-        pos[t["position"]] = (c * width / per_row, top + r * 60.0)
-    n_text_rows = math.ceil(len(text) / per_row) if text else 0
-    bottom = top + max(n_text_rows - 1, 0) * 60.0
-    pos[target] = (width + 140.0, (bottom if not patches else rows * CELL) / 2.0)
+        pos[t["position"]] = (c * step, top + r * 140.0)
+    if patches:
+        width = max(cols * CELL, min(len(text), per_row) * step)
+        pos[target] = (width + 160.0, rows * CELL / 2.0)
+    elif target not in pos:
+        pos[target] = (len(text) * step, top)
     return pos
 
 
@@ -84,9 +91,13 @@ def graph_elements(pag: Any, tokens: Sequence[Mapping[str, Any]], target: int, d
     edges = []
     for e in pag.edges():
         focus = target in (e.u, e.v) or e.u in roles or e.v in roles
+        (xu, yu), (xv, yv) = pos.get(e.u, (0.0, 0.0)), pos.get(e.v, (0.0, 0.0))
+        # edges along a row of text are arcs above it (otherwise they would lie on top of each other)
+        arc = -min(0.3 * abs(xv - xu), 220.0) * (1 if xv >= xu else -1) if abs(yu - yv) < 1 and \
+            info.get(e.u, {}).get("patch") is None else 0.0
         edges.append({"data": {"id": f"{e.u}-{e.v}", "source": str(e.u), "target": str(e.v),
                                "marks": [_MARK_CHAR[e.at_u], _MARK_CHAR[e.at_v]], "symbol": e.symbol,
-                               "focus": bool(focus)}})
+                               "focus": bool(focus), "arc": round(arc, 1)}})
     return {"nodes": nodes, "edges": edges}
 
 

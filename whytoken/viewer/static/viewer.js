@@ -168,10 +168,10 @@
     const cells = {};
     for (const t of r.tokens) if (t.patch && t.box) cells[t.position] = t;
     const panel = $("image-panel"), legend = $("image-legend");
-    if (!Object.keys(cells).length || !r.image_size) {
-      $("image-card").hidden = true; return;
-    }
-    $("image-card").hidden = false;
+    const noImage = !Object.keys(cells).length || !r.image_size;
+    $("image-card").hidden = noImage;
+    document.querySelector(".panes").classList.toggle("no-image", noImage);
+    if (noImage) return;
     const [w, h] = r.image_size, scale = w / 420;
     let choice = $("map").value || "sets";
     if (choice === "attention:head") choice = `attention:${state.head}`;
@@ -229,7 +229,7 @@
     if (!g) { $("graph").dataset.nodes = "0"; return; }
     const big = g.edges.length > 1500;
     const elements = g.nodes.map((n) => ({group: "nodes", data: n.data, position: n.position, classes: [n.data.kind, n.data.role, n.data.target ? "target" : "", n.data.depth === null ? "far" : ""].join(" ")}))
-      .concat(g.edges.map((e) => ({group: "edges", data: {...e.data, sa: ARROW[e.data.marks[0]], ta: ARROW[e.data.marks[1]]}, classes: e.data.focus ? "focus" : "plain"})));
+      .concat(g.edges.map((e) => ({group: "edges", data: {...e.data, sa: ARROW[e.data.marks[0]], ta: ARROW[e.data.marks[1]]}, classes: (e.data.focus ? "focus" : "plain") + (e.data.arc && (e.data.focus || !big) ? " arc" : "")})));
     const cy = cytoscape({
       container: $("graph"), elements, layout: {name: "preset"}, minZoom: 0.05, maxZoom: 6,
       hideEdgesOnViewport: big, textureOnViewport: big, pixelRatio: big ? 1 : "auto", motionBlur: false,
@@ -252,6 +252,7 @@
           "source-arrow-shape": "data(sa)", "target-arrow-shape": "data(ta)", "source-arrow-color": "#475569", "target-arrow-color": "#475569",
           "source-arrow-fill": (e) => (e.data("sa") === "circle" ? "hollow" : "filled"), "target-arrow-fill": (e) => (e.data("ta") === "circle" ? "hollow" : "filled"),
           "arrow-scale": 0.8}},
+        {selector: "edge.arc", style: {"curve-style": "unbundled-bezier", "control-point-distances": "data(arc)", "control-point-weights": 0.5}},
         {selector: "edge.hover", style: {"line-color": "#16a34a", "opacity": 1, "width": 2.5}},
       ],
     });
@@ -282,7 +283,7 @@
       .map(([k, l]) => `<span><i style="background:${KIND[k]}"></i>${l}</span>`).join("") +
       `<span><i style="background:#111827"></i>target</span>` +
       (r.answer ? `<span><i style="border:3px solid ${ROLE.explaining}"></i>explaining set</span>` : "") +
-      `<span class="muted">patches sit on their grid cells, text below; faded: outside the PDS range. Edges of the target and the sets carry their marks (arrowhead, open circle, tail); the others are drawn thin. Scroll to zoom, drag to pan, hover for details.</span>`;
+      `<span class="muted">${r.patch_grid ? "patches sit on their grid cells, text below" : "tokens in reading order, edges as arcs"}; faded: outside the PDS range. Edges of the target and the sets carry their marks (arrowhead, open circle, tail); the others are drawn thin. Scroll to zoom, drag to pan, hover for details.</span>`;
   }
 
   function applyEdgeFilter() {
