@@ -58,8 +58,6 @@ import json
 import logging
 import os
 import re
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -773,7 +771,10 @@ def _read_trace_file(path: Path, source: str) -> tuple[str | None, dict[str, np.
                 return meta, {k: handle.get_tensor(k) for k in handle.keys()}
         except SafetensorError as err:  # not an OSError/ValueError subclass
             raise ValueError(str(err)) from err
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+    except CheckpointError:
+        raise
+    except Exception as err:  # noqa: BLE001 -- numpy parses a damaged .npy header with ast/tokenize and
+        # raises whatever they raise (SyntaxError, tokenize.TokenError, MemoryError for absurd shapes, ...)
         raise CheckpointError(f"{source} is not a whytoken trace file that can be read ({type(err).__name__}: "
                               f"{err}); it is truncated, damaged or of another format: re-create it with "
                               "`whytoken trace` or Trace.save") from err
