@@ -62,8 +62,8 @@ def _check_page(path, name, tmp_path):
         counts = page.evaluate("""() => ({
             explaining: document.querySelectorAll('#image-result .wt-outline-explaining').length,
             candidate: document.querySelectorAll('#image-result .wt-outline-candidate').length,
-            nodes: document.querySelectorAll('#graph svg.pag .wt-node').length,
-            groups: document.querySelectorAll('#graph svg.pag .wt-group').length,
+            nodes: Math.max(0, ...[...document.querySelectorAll('#graph svg.pag')].map(s => s.querySelectorAll('.wt-node').length)),
+            groups: Math.max(0, ...[...document.querySelectorAll('#graph svg.pag')].map(s => s.querySelectorAll('.wt-group').length)),
             maps: document.querySelectorAll('#maps figure.map').length,
             images: [...document.querySelectorAll('use')].filter(u => u.getBBox().width > 0).length,
         })""")
@@ -108,3 +108,17 @@ def test_overlap_check_detects_overlapping_text(tmp_path):
         page.goto(page_path.resolve().as_uri())
         result = text_overlaps(page)
     assert result["n_overlaps"] == 1
+
+
+def test_2000_patch_report_in_chromium(tmp_path):
+    """At 45 x 45 = 2,025 image tokens the page still fits 3 MB, draws the sets as outlines, groups the graph."""
+    from tests.report.models import synthetic_explanation
+
+    explanation = synthetic_explanation(side=45)
+    image = np.random.default_rng(0).integers(0, 256, size=(630, 630, 3), dtype=np.uint8)
+    path = write_report(explanation, tmp_path / "p2025.html", image=image)
+    size = path.stat().st_size
+    assert size <= MAX_BYTES, f"report is {size / 1e6:.1f} MB at 2,025 patches"
+    counts = _check_page(path, "report-2025.png", tmp_path)
+    assert counts["explaining"] == 1 and counts["nodes"] <= 45 and counts["groups"] >= 3
+    assert "+ 4 more" in path.read_text()  # a 9-patch set is summarised in the sentence, listed in the table

@@ -112,7 +112,8 @@ def print_explanation(e: Explanation, paths: dict[str, Path] | None = None, trut
     groups = set_views(e)
     if groups.explaining is not None:
         s = groups.explaining
-        members = " + ".join(f"[bold red]{escape(_quoted(label, kind))}[/]" for label, kind in zip(s.labels, s.kinds))
+        members = " + ".join(f"[bold red]{escape(_quoted(label, kind))}[/]" if not label.startswith("+ ")
+                             else escape(label) for label, kind in zip(s.short_labels(), s.kinds + ("",)))
         grid.add_row("Why", f"removing {members} changes it to [bold]{escape(repr(s.new_token))}[/] "
                      f"[dim](effect{_NBSP}{s.effect_text}, p{_NBSP}={_NBSP}{_prob(s.target_prob_after)} after)[/] "
                      f"[{color}]{escape(s.claim)} on the model[/]")

@@ -127,6 +127,20 @@ class SetView:
             return "irreducible"
         return "verified"
 
+    def short_labels(self, max_items: int = 6) -> tuple[str, ...]:
+        """The labels, the first ``max_items - 1`` and ``"+ N more"`` when the set is larger than ``max_items``.
+
+        Examples
+        --------
+        >>> from whytoken.query.explanation import ExplainingSet, Member
+        >>> s = ExplainingSet(tuple(Member(p, "image_patch", "<image>", (0, p)) for p in range(8)), verified=True)
+        >>> SetView.of(s, 1, "explaining").short_labels(4)
+        ('patch 0,0', 'patch 0,1', 'patch 0,2', '+ 5 more')
+        """
+        if len(self.labels) <= max_items:
+            return self.labels
+        return self.labels[: max_items - 1] + (f"+ {len(self.labels) - max_items + 1} more",)
+
     @property
     def effect_text(self) -> str:
         return format_effect(self.effect)

@@ -101,7 +101,9 @@
       `<span class="pill ${r.status}">${r.status}</span>${a ? ` <span class="pill claim">${esc(a.claim)}</span>` : ""}</h2>`;
     if (r.target_reason) html += `<div class="muted">Target: ${esc(r.target_reason)}</div>`;
     if (a) {
-      html += `<p class="statement">Removing ${a.labels.map((l) => `<span class="tok explaining">${esc(l)}</span>`).join(" + ")}` +
+      const shown = a.labels.length > 6 ? a.labels.slice(0, 5) : a.labels;
+      const more = a.labels.length > 6 ? ` <span class="muted">+ ${a.labels.length - 5} more</span>` : "";
+      html += `<p class="statement">Removing ${shown.map((l) => `<span class="tok explaining">${esc(l)}</span>`).join(" + ")}${more}` +
         ` changes the answer to <span class="tok generated">${esc(tokText(a.new_token || ""))}</span>` +
         ` <span class="muted">(p = ${a.new_prob_text}; ${esc(r.target.label)} falls from ${r.target.prob_text} to ${a.after_text}, effect ${a.effect_text})</span></p>`;
     }
