@@ -141,7 +141,7 @@ def image_panel_svg(
                              f'fill-opacity="{0.10 + 0.45 * n / top:.2f}"><title>{esc(labels.get(p, p) if labels else p)}: '
                              f'in {n} unverified candidate set(s)</title></rect>')
         parts.append("</g>")
-    elif heat is None and labels:  # invisible hover targets, so every patch still names itself
+    elif heat is None and labels and len(cells) <= 600:  # hover targets naming each patch (the maps name them too)
         parts.append('<g class="wt-hover" fill="transparent">')
         for p, cell in cells.items():
             x0, y0, x1, y1 = cell.box
