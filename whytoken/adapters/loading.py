@@ -23,8 +23,6 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +31,7 @@ import torch
 from whytoken.adapters.architectures import get_architecture
 from whytoken.adapters.base import ModelAdapter, adapter_for
 from whytoken.errors import AdapterError, CheckpointError, UnknownModelError
+from whytoken.files import atomic_directory, ensure_directory
 
 __all__ = ["load_model", "list_models", "cache_dir", "smollm2_checkpoint", "demo_checkpoint"]
 
@@ -104,21 +103,13 @@ def _convert_smollm2(package_dir: Path, target: Path, stamp: dict[str, Any]) -> 
     if missing or unexpected:
         raise CheckpointError(f"converting SmolLM2 failed: missing {missing}, unexpected {unexpected}")
     plain.generation_config = quantized.generation_config
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
-    try:
+    # built in a temporary directory and moved into place whole: an interrupted conversion (Ctrl-C, full
+    # disk) never leaves a half-written cache that a later run would load
+    ensure_directory(target.parent, what="whytoken cache directory ($WHYTOKEN_CACHE)")
+    with atomic_directory(target, what="converted SmolLM2 checkpoint") as tmp:
         plain.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         (tmp / "whytoken-source.json").write_text(json.dumps(stamp))
-        if target.exists():
-            shutil.rmtree(target, ignore_errors=True)
-        try:
-            tmp.rename(target)
-        except OSError:
-            if not (target / "whytoken-source.json").is_file():  # not a concurrent converter's finished copy
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def demo_checkpoint() -> Path:
