@@ -70,6 +70,8 @@ __all__ = [
     "list_models",
     "cache_dir",
     "toy_adapter",
+    "VerificationSettings",
+    "ForwardCount",
 ]
 
 _LAZY = {
@@ -79,6 +81,8 @@ _LAZY = {
     "list_models": "whytoken.adapters.loading",
     "cache_dir": "whytoken.adapters.loading",
     "toy_adapter": "whytoken.adapters.toy",
+    "VerificationSettings": "whytoken.adapters.verification",
+    "ForwardCount": "whytoken.adapters.verification",
 }
 
 

@@ -105,6 +105,11 @@ class ArchitectureSpec:
     attention_pattern : str
         ``"causal"``, ``"bidirectional"`` or ``"prefix-lm"`` (bidirectional
         over the prompt, causal over generated tokens), recorded in traces.
+    prefix_cache : bool
+        Verification may reuse the unablated key/value cache before a removal
+        set's first removed position (:mod:`whytoken.adapters.verification`).
+        Only sound when no position attends to a later one: False for
+        bidirectional and prefix-LM attention, which re-run every position.
     notes : str
         Free text for humans.
 
@@ -130,6 +135,7 @@ class ArchitectureSpec:
     rope_index: str | None = None
     mask_token: bool = False
     attention_pattern: str = "causal"
+    prefix_cache: bool = True
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -179,7 +185,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     # ---- bidirectional encoders: targets are [MASK] positions
     "BertForMaskedLM": ArchitectureSpec(
         family="bert-mlm", decoder="bert", attention="encoder.layer.{layer}.attention.self",
-        is_causal=False, mask_token=True, attention_pattern="bidirectional",
+        is_causal=False, mask_token=True, attention_pattern="bidirectional", prefix_cache=False,
     ),
     # ---- vision-language models
     "LlavaForConditionalGeneration": ArchitectureSpec(
@@ -208,7 +214,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
         text_config="text_config", image_token=("image_token_id", "image_token_index"), image_layout="square",
         image_inputs=("pixel_values",), derived_inputs=(("token_type_ids", "prefix"),),
         image_placeholder="{image_token}",
-        position_offset=1, attention_pattern="prefix-lm",
+        position_offset=1, attention_pattern="prefix-lm", prefix_cache=False,
         notes="prefix-LM: image and prompt attend bidirectionally, generated tokens causally; positions from 1",
     ),
     "Idefics3ForConditionalGeneration": ArchitectureSpec(

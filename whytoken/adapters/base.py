@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from jinja2 import TemplateError
 
+from whytoken.adapters import verification_cache
 from whytoken.adapters.architectures import ArchitectureSpec, _lookup
 from whytoken.adapters.identity import short, weights_fingerprint
 from whytoken.adapters.images import to_pil, to_rgb_arrays
@@ -38,6 +39,7 @@ from whytoken.adapters.interventions import RowEdit, get_intervention
 from whytoken.adapters.layouts import ImageLayout, flatten, get_layout
 from whytoken.adapters.limits import check_context_length, check_vocabulary, context_window
 from whytoken.adapters.trace import GeneratedToken, Position, Prediction, TokenKind, Trace
+from whytoken.adapters.verification import ForwardCount, VerificationSettings
 from whytoken.errors import (
     AdapterError,
     AttentionCaptureError,
@@ -88,6 +90,7 @@ class _Replay:
     image_inputs: dict[str, torch.Tensor]
     derived: dict[str, torch.Tensor]  # per-token inputs, (1, length)
     length: int
+    n_images: int = 0
 
 
 class ModelAdapter:
@@ -481,6 +484,7 @@ class ModelAdapter:
             image_inputs=image_inputs,
             derived={k: v[:, :length] for k, v in derived.items()},
             length=length,
+            n_images=len(images),
         )
 
     def model_inputs(self, trace: Trace, length: int | None = None) -> dict[str, torch.Tensor]:
@@ -565,6 +569,8 @@ class ModelAdapter:
         finally:
             for handle in handles:
                 handle.remove()
+        self._count(model_calls=1, sequences=batch, tokens=batch * replay.length, full_tokens=batch * replay.length,
+                    images_encoded=batch * replay.n_images if replay.image_inputs else 0)
         logits = out.logits
         if logits_to_keep is not None and logits.shape[1] > logits_to_keep:
             logits = logits[:, -logits_to_keep:]
@@ -850,14 +856,22 @@ class ModelAdapter:
         return self.predict_batch(trace, target, [removed], kind=kind, batch_size=1)[0]
 
     def predict_batch(self, trace: Trace, target: int | str | GeneratedToken,
-                      removal_sets: Iterable[Iterable[int]], kind: str = "mask", batch_size: int = 8
+                      removal_sets: Iterable[Iterable[int]], kind: str = "mask", batch_size: int | None = None
                       ) -> list[Prediction]:
-        """:meth:`predict` for many removal sets, ``batch_size`` of them per forward pass.
+        """:meth:`predict` for many removal sets, several per forward pass.
 
-        The results equal one-at-a-time :meth:`predict` calls (up to float
-        round-off). On one CPU thread, SmolLM2-135M with 49 positions ran
-        1.6 sets/s one at a time and 3.7 sets/s with ``batch_size=8`` (larger
-        batches were slower there); on a GPU raise it.
+        The results equal one-at-a-time uncached :meth:`predict` calls (same top
+        token; probabilities within ``rel=1e-4, abs=1e-6``, float round-off). Three
+        savings make them cheap (:mod:`whytoken.adapters.verification`): causal
+        decoders re-run each set only from its first removed position, on top of
+        the unablated key/value prefix cached once per trace; every re-run starts
+        from the language model's input embeddings captured once per trace, so
+        the vision tower runs only for the images the ``pixel`` intervention
+        edits; and sets are packed into passes by a token budget for the device
+        (:func:`~whytoken.adapters.verification.token_budget`); measured in
+        benchmarks/RESULTS.md, "Verification cost".
+        ``adapter.verification = VerificationSettings(False, False)`` restores the
+        uncached path; ``adapter.forward_count`` counts the passes.
 
         Parameters
         ----------
@@ -865,16 +879,18 @@ class ModelAdapter:
             As in :meth:`predict`.
         removal_sets : iterable of iterables of int
             One removal set per prediction (an empty set is the unablated run).
-        batch_size : int
-            Removal sets per forward pass.
+        batch_size : int or None
+            Removal sets per forward pass; None (default): packed by the device's
+            token budget (on CPU, one long set per pass; many short ones).
 
         Returns
         -------
         list of Prediction
             In the order of ``removal_sets``.
         """
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise InvalidParameterError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                       or batch_size < 1):
+            raise InvalidParameterError(f"batch_size must be a positive int or None, got {batch_size!r}")
         intervention = get_intervention(kind)
         self._check_trace(trace)
         t = self._check_target(trace, target)
@@ -882,27 +898,25 @@ class ModelAdapter:
         for s in sets:
             intervention.check(trace, t, s)
         length = t if self.is_causal else trace.n_positions
-        replay = self._replay(trace.input_ids, trace.images, trace.prompt_length, length)
         mean_groups = self._image_groups(trace, length)
         row_of_target = -1 if self.is_causal else t
-        keep = 1 if self.is_causal else None
 
         original = trace.generated_at(t)
         jobs: list[tuple[int, ...] | None] = list(sets)
         if original is None:
             jobs = [None] + jobs  # the unablated run gives the original token of a non-generated encoder target
-        results: list[torch.Tensor] = []
-        for start in range(0, len(jobs), batch_size):
-            chunk = jobs[start:start + batch_size]
-            rows = []
-            for removed in chunk:
-                row = RowEdit(attention_mask=np.ones(length, dtype=np.int64))
-                if removed:
-                    intervention.apply(row, trace, removed)
-                rows.append(row)
-            logits, _ = self._forward(replay, rows, logits_to_keep=keep, mean_groups=mean_groups)
-            results.append(torch.softmax(logits[:, row_of_target].float(), dim=-1).cpu())
-        probs = torch.cat(results, dim=0) if results else torch.zeros(0)
+        rows = []
+        for removed in jobs:
+            row = RowEdit(attention_mask=np.ones(length, dtype=np.int64))
+            if removed:
+                intervention.apply(row, trace, removed)
+            rows.append(row)
+        if not rows:
+            probs = torch.zeros(0)
+        elif self.verification.enabled:
+            probs = verification_cache.run_rows(self, trace, rows, length, row_of_target, batch_size, mean_groups)
+        else:
+            probs = self._run_rows_uncached(trace, rows, length, row_of_target, batch_size or 8, mean_groups)
         if original is None:
             base, probs = probs[0], probs[1:]
             original_id = self._top_ids(base[None])[0]
@@ -917,6 +931,45 @@ class ModelAdapter:
                        target=t, original_token_prob_after=float(probs[i, original_id]))
             for i, (s, top, text) in enumerate(zip(sets, top_ids, texts))
         ]
+
+    def _run_rows_uncached(self, trace: Trace, rows: Sequence[RowEdit], length: int, row_of_target: int,
+                           batch_size: int, mean_groups: Mapping[int, list[int]]) -> torch.Tensor:
+        """The reference path: every row re-runs all ``length`` positions and re-encodes its images."""
+        replay = self._replay(trace.input_ids, trace.images, trace.prompt_length, length)
+        keep = 1 if self.is_causal else None
+        results: list[torch.Tensor] = []
+        for start in range(0, len(rows), batch_size):
+            logits, _ = self._forward(replay, rows[start:start + batch_size], logits_to_keep=keep,
+                                      mean_groups=mean_groups)
+            results.append(torch.softmax(logits[:, row_of_target].float(), dim=-1).cpu())
+        return torch.cat(results, dim=0)
+
+    # ------------------------------------------------------- forward counts
+    #: How predict_batch re-runs removal sets (set an instance's own to change it).
+    verification: VerificationSettings = VerificationSettings()
+
+    @property
+    def forward_count(self) -> ForwardCount:
+        """Cumulative :class:`~whytoken.adapters.verification.ForwardCount` of this adapter's model calls.
+
+        Counts predict/predict_batch (cache builds and image re-encodings included)
+        and trace's teacher-forced pass, not generation. Subtract two snapshots for
+        the cost of the work between them.
+        """
+        return self.__dict__.get("_forward_count", ForwardCount())
+
+    def _count(self, **amounts: int) -> None:
+        self.__dict__["_forward_count"] = self.forward_count + ForwardCount(**amounts)
+
+    def clear_verification_cache(self) -> None:
+        """Free the per-trace embeddings and key/value prefixes kept for :meth:`predict_batch`."""
+        verification_cache.clear_states(self)
+
+    @functools.cached_property
+    def _cache_kwarg(self) -> str:
+        """The model's name for the key/value cache argument (``cache`` since transformers 5.x)."""
+        params = inspect.signature(self.model.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     def _top_ids(self, probs: torch.Tensor) -> list[int]:
         """Argmax per row, never the image placeholder (generation suppresses it too)."""
