@@ -170,6 +170,30 @@ def case_graph_save_onto_a_directory(kit: Kit):
     return _pag().save(target)
 
 
+@bad_input("graphs", InvalidGraphError, "[1]", "not hashable")
+def case_pag_unhashable_node(kit: Kit):
+    """A list as a node id (TypeError before)."""
+    from whytoken.graphs import PAG
+
+    return PAG([[1], 2])
+
+
+@bad_input("graphs", InvalidGraphError, "DiGraph", "dict")
+def case_pag_from_a_dict_not_a_dag(kit: Kit):
+    """from_dag of something that is not a graph (AttributeError before)."""
+    from whytoken.graphs import PAG
+
+    return PAG.from_dag({0: [1]})
+
+
+@bad_input("graphs", InvalidGraphError, "GeneralGraph", "list")
+def case_pag_from_causallearn_of_a_list(kit: Kit):
+    """from_causallearn of a matrix instead of a GeneralGraph (AttributeError before)."""
+    from whytoken.graphs import PAG
+
+    return PAG.from_causallearn([[0, 1], [1, 0]])
+
+
 # ------------------------------------------------------------------ CI tests and learners
 @bad_input("causal", InvalidAttentionError, "nan")
 def case_attention_with_nan(kit: Kit):

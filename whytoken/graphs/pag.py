@@ -104,6 +104,8 @@ class PAG:
         >>> PAG.from_dag(nx.DiGraph([(0, 1)])).parents(1)
         [0]
         """
+        if not (hasattr(dag, "nodes") and hasattr(dag, "edges")):
+            raise InvalidGraphError(f"from_dag needs a networkx.DiGraph, got {type(dag).__name__}")
         pag = cls(dag.nodes)
         for u, v in dag.edges:
             pag.add_edge(u, v, Mark.TAIL, Mark.ARROW)
@@ -186,6 +188,11 @@ class PAG:
     # ------------------------------------------------------------------ nodes
     def add_node(self, node: Hashable, **attrs: Any) -> None:
         """Add ``node`` (or update its attributes if present)."""
+        try:
+            hash(node)
+        except TypeError:
+            raise InvalidGraphError(f"node {node!r} is not hashable ({type(node).__name__}); node ids are ints "
+                                    "(token positions), strings or other hashable values such as tuples") from None
         if node not in self._nodes:
             self._nodes[node] = {}
             self._adj[node] = {}

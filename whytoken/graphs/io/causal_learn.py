@@ -121,6 +121,9 @@ def pag_from_causallearn(graph: Any, nodes: list[Hashable] | None = None) -> PAG
     >>> print(pag_from_causallearn(cl).describe())
     X1 o-> X2
     """
+    if not (hasattr(graph, "get_nodes") and hasattr(graph, "graph")):
+        raise InvalidGraphError(f"expected a causal-learn GeneralGraph (e.g. fci(...)[0]), got "
+                                f"{type(graph).__name__}")
     cl_nodes = list(graph.get_nodes())
     matrix = np.asarray(graph.graph)
     if nodes is None:
