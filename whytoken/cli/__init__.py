@@ -56,7 +56,7 @@ from whytoken.cli.learners import learners_command
 from whytoken.cli.pipeline import write_outputs
 from whytoken.cli.serve import serve_command
 from whytoken.cli.trace import trace_command
-from whytoken.experiments.harness.cli import app as experiment_app
+from whytoken.experiments.cli import app as experiment_app
 
 __all__ = ["app", "main", "DEMO_SEED", "DEMO_KIND", "DEMO_EXPLAIN", "write_outputs"]
 
