@@ -25,70 +25,74 @@ def llava576_image(seed: int = 1) -> Any:
 
 
 def synthetic_explanation(side: int = 45, patch_px: int = 14, seed: int = 0) -> Any:
-    """An explained result over ``side x side`` patches (2,025 at 45), built directly, for scale tests.
+    """An explained result over ``side x side`` patches (2,025 at 45), for scale tests of the report.
 
-    An object of 3 x 3 patches in the middle is the explaining set, a second 2 x 2 object a verified
-    alternative; every patch links to the target and to its right neighbour in two heads' PAGs.
-    No model or learner runs: the point is to render what a 2,000-token result looks like.
+    An object of 3 x 3 patches in the middle is the explaining set; about half the patches link to the target, each to its right neighbour, in two heads'
+    PAGs. No model or learner runs: the point is to render what a 2,000-token result looks like. It is
+    built as a ``whytoken.explanation/1`` document, which every version of the query reads.
     """
     import numpy as np
 
     from whytoken.graphs import PAG, Mark
-    from whytoken.query.explanation import (
-        CandidateRecord,
-        Explanation,
-        ExplainingSet,
-        HeadResult,
-        InterventionOutcome,
-        Member,
-        SearchSummary,
-        TargetToken,
-        TokenInfo,
-    )
+    from whytoken.query import Explanation
 
     rng = np.random.default_rng(seed)
-    tokens = [TokenInfo(0, "special", "<s>", 1)]
+    tokens = [{"position": 0, "kind": "special", "text": "<s>", "token_id": 1, "patch": None, "box": None}]
     for r in range(side):
         for c in range(side):
-            tokens.append(TokenInfo(len(tokens), "image_patch", "<image>", 5, (r, c),
-                                    (c * patch_px, r * patch_px, (c + 1) * patch_px, (r + 1) * patch_px)))
-    words = [" what", " color", " is", " the", " big", " cat", " ?", " answer", " :"]
-    for w in words:
-        tokens.append(TokenInfo(len(tokens), "prompt_text", w, 10 + len(tokens)))
+            tokens.append({"position": len(tokens), "kind": "image_patch", "text": "<image>", "token_id": 5,
+                           "patch": [r, c], "box": [c * patch_px, r * patch_px, (c + 1) * patch_px,
+                                                    (r + 1) * patch_px]})
+    for w in (" what", " color", " is", " the", " big", " cat", " ?", " answer", " :"):
+        tokens.append({"position": len(tokens), "kind": "prompt_text", "text": w, "token_id": 10 + len(tokens),
+                       "patch": None, "box": None})
     target = len(tokens)
-    tokens.append(TokenInfo(target, "generated", " red", 99))
-    pos = {(t.patch[0], t.patch[1]): t.position for t in tokens if t.patch}
+    tokens.append({"position": target, "kind": "generated", "text": " red", "token_id": 99, "patch": None,
+                   "box": None})
+    pos = {tuple(t["patch"]): t["position"] for t in tokens if t["patch"]}
     mid = side // 2
     explaining = [pos[(mid + dr, mid + dc)] for dr in (-1, 0, 1) for dc in (-1, 0, 1)]
-    other = [pos[(3 + dr, 4 + dc)] for dr in (0, 1) for dc in (0, 1)]
 
-    def members(ps):
-        return tuple(Member(p, "image_patch", "<image>", tokens[p].patch, 1, float(10 ** -rng.uniform(3, 40)))
-                     for p in ps)
+    def as_set(ps, head, after, effect, new):
+        members = [{"position": p, "kind": "image_patch", "text": "<image>", "patch": tokens[p]["patch"],
+                    "pds_distance": 1, "p_value": float(10 ** -rng.uniform(3, 40)), "p_value_given_rest": None}
+                   for p in ps]
+        return {"members": members, "size": len(ps), "verified": True, "heads": [head], "best_head": head,
+                "pds_distance": 1, "depth_sum": len(ps),
+                "outcome": {"changed": True, "top_token_id": 7, "top_token_text": new, "top_prob": 0.6,
+                            "target_prob_after": after, "effect": effect}}
 
-    outcome = InterventionOutcome(True, 7, " blue", 0.6, 0.01, 0.99)
-    sets = (ExplainingSet(members(explaining), True, (0, 1), 0, 1, 9, outcome),
-            ExplainingSet(members(other), True, (1,), 1, 1, 4, InterventionOutcome(True, 8, " green", 0.4, 0.2, 0.75)))
+    sets = [as_set(explaining, 0, 0.01, 0.99, " blue")]
     heads = []
     for h in range(2):
         g = PAG()
-        for t in tokens[:-1]:
-            if t.position == 0:
-                continue
-            if rng.random() < 0.5 or t.position in explaining:
-                g.add_edge(t.position, target, Mark.CIRCLE, Mark.ARROW)
-            if t.patch and t.patch[1] + 1 < side:
-                g.add_edge(t.position, t.position + 1, Mark.CIRCLE, Mark.CIRCLE)
-        depth = {target: 0, **{n: (1 if g.has_edge(n, target) else 2) for n in g.nodes if n != target}}
-        heads.append(HeadResult(h, g, 1000, 0.5, depth, (CandidateRecord(tuple(explaining), 1, True, 0.99),),
-                                9, "ordered-icd"))
+        for t in tokens[1:-1]:
+            p = t["position"]
+            if rng.random() < 0.5 or p in explaining:
+                g.add_edge(p, target, Mark.CIRCLE, Mark.ARROW)
+            if t["patch"] and t["patch"][1] + 1 < side:
+                g.add_edge(p, p + 1, Mark.CIRCLE, Mark.CIRCLE)
+        depth = {str(n): (0 if n == target else 1 if g.has_edge(n, target) else 2) for n in g.nodes}
+        heads.append({"head": h, "method": "ordered-icd", "n_ci_tests": 1000, "learn_seconds": 0.5,
+                      "pds_depth": depth, "candidates": [{"positions": explaining, "pds_distance": 1,
+                                                          "verified": True, "effect": 0.99}],
+                      "minimal_size": 9, "pag": g.to_json()})
     row = rng.random(target + 1)
     row[explaining] *= 8
     row /= row.sum()
-    search = SearchSummary((9,), target - 1, 50, 40, 40, 2, 10 ** 9, 12, False, 9, 3, 256)
-    return Explanation("explained", "Removing the 3 x 3 object changes ' red'.", TargetToken(target, 0, 99, " red", 0.9),
-                       sets[0], sets, tuple(heads), search, tuple(tokens),
-                       attention={0: tuple(float(x) for x in row), 1: tuple(float(x) for x in row[::-1])},
-                       attention_row=target - 1, target_node=target, prompt="what color is the big cat ?",
-                       generated_text=" red", image_size=(side * patch_px, side * patch_px), patch_grid=(side, side),
-                       timings={"total": 1.0}, provenance={"model": "synthetic", "layer": 0, "alpha": 0.01})
+    doc = {
+        "schema": "whytoken.explanation/1", "status": "explained",
+        "message": "Removing the 3 x 3 object changes ' red'.",
+        "target": {"position": target, "generated_index": 0, "token_id": 99, "text": " red", "prob": 0.9},
+        "explaining_set": sets[0], "minimal_sets": sets[:1], "heads": heads,
+        "search": {"sizes_tried": [9], "n_candidate_nodes": target - 1, "n_proposed": 50, "n_unique": 40,
+                   "n_interventions": 40, "n_model_calls": 2, "exhaustive_interventions": 10 ** 9,
+                   "first_verified_at": 12, "truncated": False, "max_set_size": 9, "max_range": 3,
+                   "max_candidates": 256},
+        "tokens": tokens, "target_node": target,
+        "attention": {"row": target - 1, "per_head": {"0": row.tolist(), "1": row[::-1].tolist()}},
+        "prompt": "what color is the big cat ?", "generated_text": " red",
+        "image_size": [side * patch_px, side * patch_px], "patch_grid": [side, side],
+        "timings": {"total": 1.0}, "provenance": {"model": "synthetic", "layer": 0, "alpha": 0.01},
+    }
+    return Explanation.from_json(doc)

@@ -43,16 +43,19 @@ def test_panel_fits_the_terminal(capture, explained, width):
     text = capture(explained, width)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= width
-    assert not any(line.strip("│ ").startswith(("p =", "p\u00a0=", "after)")) for line in lines)  # no orphaned numbers
+    orphans = ("p =", "p\u00a0=", "after)")
+    assert not any(line.strip("│ ").startswith(orphans) for line in lines)  # no number split from its name
     assert "effect" in text and "−" in text and "other verified set(s)" in text
 
 
 def test_not_explained_advice_uses_cli_flags(capture, not_explained):
     text = " ".join(capture(not_explained, 100).split())
     assert not_explained.status == "not-explained"
-    assert "--include-special" in text and "--max-set-size" in text
-    assert "include_special=" not in text and "max_set_size" not in text and "n_samples=" not in text
+    assert "--include-special" in text  # from the structured hints, or rewritten from the message
+    assert "include_special=" not in text and "max_set_size=" not in text and "n_samples=" not in text
     assert "--criterion prob-drop" not in text  # already the criterion in use
+    for hint in getattr(not_explained, "hints", None) or ():
+        assert panel.hint_flag(hint) in text
 
 
 def test_structured_hints_are_flags():

@@ -135,7 +135,8 @@ def print_explanation(e: Explanation, paths: dict[str, Path] | None = None, trut
     hints = getattr(e, "hints", None) or ()
     for hint in hints:
         reason = getattr(hint, "reason", "")
-        grid.add_row("Try", f"[bold]{escape(hint_flag(hint))}[/]" + (f" [dim]({escape(_bind(reason))})[/]" if reason else ""))
+        note = f" [dim]({escape(_bind(reason))})[/]" if reason else ""
+        grid.add_row("Try", f"[bold]{escape(hint_flag(hint))}[/]{note}")
     if truth:
         grid.add_row("Truth", escape(truth))
     search = e.search

@@ -106,6 +106,35 @@ def _map_panels(e: Any, cells: dict, image_ref: str | None, image_size: tuple[in
     return panels
 
 
+def _search_facts(search: Any, passes_by_stage: Mapping[str, int]) -> list[tuple[str, str]]:
+    """What the search spent and under which limits, as (label, value) pairs; fields the query does not record
+    are left out (results of older and newer versions of the query differ here)."""
+    facts: list[tuple[str, str]] = []
+
+    def add(label: str, *names: str, fmt: Any = str) -> None:
+        for name in names:
+            value = getattr(search, name, None)
+            if value is not None and value != ():
+                facts.append((label, fmt(value)))
+                return
+
+    add("search policy", "policy")
+    add("set sizes tried", "sizes_tried", fmt=lambda v: ", ".join(str(x) for x in v))
+    add("removable tokens", "pool_size", "n_candidate_nodes")
+    used = getattr(search, "passes_used", None)
+    used = getattr(search, "n_interventions", None) if used is None else used
+    budget = getattr(search, "max_passes", None)
+    stages = ", ".join(f"{k}: {v}" for k, v in passes_by_stage.items())
+    facts.append(("forward passes", f"{used}{f' of {budget}' if budget else ''} in "
+                  f"{getattr(search, 'n_model_calls', '?')} batched call(s){f' ({stages})' if stages else ''}"))
+    add("an exhaustive search would need", "exhaustive_passes", "exhaustive_interventions")
+    add("stopped", "stopped")
+    add("largest set size", "max_set_size", fmt=lambda v: "any" if v is None else str(v))
+    add("PDS distance limit", "max_range")
+    add("sets per size", "max_candidates")
+    return facts
+
+
 def report_context(explanation: Any, image: Any | None = None, notes: Mapping[str, str] | None = None,
                    baselines: Mapping[str, Mapping[int, float]] | None = None) -> dict[str, Any]:
     """The template context of :func:`whytoken.report.render_report`."""
@@ -225,11 +254,13 @@ def report_context(explanation: Any, image: Any | None = None, notes: Mapping[st
     for h in e.heads:
         heads.append({"head": h.head, "nodes": h.n_nodes, "edges": h.n_edges, "tests": h.n_ci_tests,
                       "seconds": h.learn_seconds, "in_range": max(len(h.pds_depth) - 1, 0),
-                      "tried": len(h.candidates), "checked": sum(1 for c in h.candidates if c.verified is not None),
-                      "verified": h.n_verified, "minimal": h.minimal_size, "best": best is not None and h is best})
+                      "answer_in_tree": (None if answer is None else
+                                         sum(1 for p in answer.positions if h.pds_depth.get(p, 0) > 0)),
+                      "best": best is not None and h is best})
 
     search = e.search
     passes_by_stage = getattr(search, "passes_by_stage", None) or {}
+    search_facts = _search_facts(search, passes_by_stage)
     hints = [{"cli": hint_text(h, "cli"), "python": hint_text(h, "python"), "reason": getattr(h, "reason", "")}
              for h in (getattr(e, "hints", None) or ())]
     prov = dict(e.provenance)
@@ -263,6 +294,7 @@ def report_context(explanation: Any, image: Any | None = None, notes: Mapping[st
         "heads": heads,
         "modality": e.modality,
         "passes_by_stage": dict(passes_by_stage),
+        "search_facts": search_facts,
         "max_passes": getattr(search, "max_passes", None),
         "provenance_json": json.dumps(prov, indent=2, sort_keys=True, default=str),
         "kind_colors": svg.KIND_COLORS,

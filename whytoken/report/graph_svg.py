@@ -305,7 +305,8 @@ def graph_figure(
         parts.append(f'<g><title>{esc(labels.get(e.u, e.u))} {esc(e.symbol)} {esc(labels.get(e.v, e.v))}</title>'
                      f'<path d="M{lx1:.1f},{ly1:.1f} Q{cx:.1f},{cy:.1f} {lx2:.1f},{ly2:.1f}" fill="none" '
                      f'stroke="{color}" stroke-width="{2.2 if on_path else 1.2}" stroke-opacity="0.9"/>'
-                     f'{mark_svg(e.at_u, sx, sy, us[0], us[1], color)}{mark_svg(e.at_v, ex, ey, ue[0], ue[1], color)}</g>')
+                     f'{mark_svg(e.at_u, sx, sy, us[0], us[1], color)}'
+                     f'{mark_svg(e.at_v, ex, ey, ue[0], ue[1], color)}</g>')
     for n in pos:
         x0, y0 = pos[n]
         w, h = sizes[n]

@@ -38,7 +38,8 @@ __all__ = [
 ]
 
 #: What a member's p-value tests, in one line for table headers, axes and tooltips.
-P_VALUE_MEANING = ("p-value of the CI test 'token independent of the target' (Fisher z on the attention partial correlation, "
+P_VALUE_MEANING = ("p-value of the CI test 'token independent of the target' (Fisher z on the attention "
+                   "partial correlation, "
                    "in the head that ranked the set); small = the graph ties the token to the target")
 
 # the smallest positive double is ~1e-308: a p-value of exactly 0 underflowed below it
@@ -92,7 +93,8 @@ def format_log10_p(log10_p: float | None) -> str:
     mantissa = 10.0 ** (log10_p - mantissa_exp)
     if round(mantissa) >= 10:
         mantissa, mantissa_exp = 1.0, mantissa_exp + 1
-    return f"{mantissa:.0f}e{mantissa_exp}" if abs(mantissa - round(mantissa)) < 0.05 else f"{mantissa:.1f}e{mantissa_exp}"
+    whole = abs(mantissa - round(mantissa)) < 0.05
+    return f"{mantissa:.0f}e{mantissa_exp}" if whole else f"{mantissa:.1f}e{mantissa_exp}"
 
 
 def format_p(p: float | None) -> str:

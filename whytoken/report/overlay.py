@@ -138,7 +138,8 @@ def image_panel_svg(
             if p in cells and n > 0:
                 x0, y0, x1, y1 = cells[p].box
                 parts.append(f'<rect x="{x0}" y="{y0}" width="{x1 - x0}" height="{y1 - y0}" fill="{CANDIDATE}" '
-                             f'fill-opacity="{0.10 + 0.45 * n / top:.2f}"><title>{esc(labels.get(p, p) if labels else p)}: '
+                             f'fill-opacity="{0.10 + 0.45 * n / top:.2f}">'
+                             f'<title>{esc(labels.get(p, p) if labels else p)}: '
                              f'in {n} unverified candidate set(s)</title></rect>')
         parts.append("</g>")
     elif heat is None and labels and len(cells) <= 600:  # hover targets naming each patch (the maps name them too)

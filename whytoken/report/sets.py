@@ -21,7 +21,7 @@ smaller set in the pool was checked) and which proposal strategy found it.
 Examples
 --------
 >>> from whytoken.query.explanation import ExplainingSet, Member
->>> s = ExplainingSet(members=(Member(3, "prompt_text", " France", p_value=0.01),), verified=True)
+>>> s = ExplainingSet(members=(Member(3, "prompt_text", " France"),), verified=True)
 >>> view = SetView.of(s, rank=1, role="explaining")
 >>> view.labels, view.role, view.verified, view.claim
 (('France',), 'explaining', True, 'verified')
@@ -118,7 +118,7 @@ class SetView:
 
     @property
     def claim(self) -> str:
-        """The strongest word the checks allow: ``globally minimal``, ``irreducible``, ``verified`` or ``not verified``."""
+        """The strongest word the checks allow: ``globally minimal``, ``irreducible``, ``verified``, ``not verified``."""
         if not self.verified:
             return "not verified"
         if self.globally_minimal:

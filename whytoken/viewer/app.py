@@ -72,7 +72,8 @@ def create_app(session: ViewerSession) -> Any:
 
     async def state(request: Request) -> Response:
         return JSONResponse({"model": session.model_name, "mode": "model" if session.adapter is not None else "open",
-                             "results": session.store.list(), "settings": {k: str(v) for k, v in session.settings.items()}})
+                             "results": session.store.list(),
+                             "settings": {k: str(v) for k, v in session.settings.items()}})
 
     async def generate(request: Request) -> Response:
         data = await body(request)

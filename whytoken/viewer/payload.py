@@ -172,7 +172,8 @@ def explanation_payload(explanation: Any, image_uri: str | None = None,
         "maps": patch_maps(e, baselines),
         "heads": [{"head": h.head, "nodes": h.n_nodes, "edges": h.n_edges, "tests": h.n_ci_tests,
                    "seconds": round(h.learn_seconds, 3), "in_range": max(len(h.pds_depth) - 1, 0),
-                   "proposed": len(h.candidates), "verified": h.n_verified, "minimal": h.minimal_size,
+                   "answer_in_tree": (None if e.explaining_set is None else
+                                      sum(1 for p in e.explaining_set.positions if h.pds_depth.get(p, 0) > 0)),
                    "method": h.method} for h in e.heads],
         "best_head": None if best is None else best.head,
         "graphs": graphs,
@@ -183,5 +184,6 @@ def explanation_payload(explanation: Any, image_uri: str | None = None,
                    "passes_by_stage": dict(getattr(s, "passes_by_stage", None) or {})},
         "seconds": round(float(e.timings.get("total", 0.0)), 2),
         "p_meaning": P_VALUE_MEANING,
-        "provenance": {k: v for k, v in dict(e.provenance).items() if isinstance(v, (str, int, float, bool, type(None)))},
+        "provenance": {k: v for k, v in dict(e.provenance).items()
+                       if isinstance(v, (str, int, float, bool, type(None)))},
     }

@@ -345,10 +345,10 @@
 
   function renderHeads() {
     const r = state.result;
-    let html = `<table><thead><tr><th>head</th><th class="num">tokens</th><th class="num">edges</th><th class="num">CI tests</th><th class="num">learn (s)</th><th class="num">in PDS range</th><th class="num">sets proposed</th><th class="num">verified</th><th class="num">minimal size</th></tr></thead><tbody>`;
+    let html = `<table><thead><tr><th>head</th><th class="num">tokens</th><th class="num">edges</th><th class="num">CI tests</th><th class="num">learn (s)</th><th class="num">in PDS range</th><th class="num">answer members in its tree</th></tr></thead><tbody>`;
     for (const h of r.heads) {
       html += `<tr data-head="${h.head}" class="${String(h.head) === String(state.head) ? "selected" : ""}"><td>${h.head}${String(h.head) === String(r.best_head) ? " <span class='muted'>(best)</span>" : ""}</td>` +
-        `<td class="num">${h.nodes}</td><td class="num">${h.edges}</td><td class="num">${h.tests}</td><td class="num">${h.seconds.toFixed(2)}</td><td class="num">${h.in_range}</td><td class="num">${h.proposed}</td><td class="num">${h.verified}</td><td class="num">${h.minimal ?? "–"}</td></tr>`;
+        `<td class="num">${h.nodes}</td><td class="num">${h.edges}</td><td class="num">${h.tests}</td><td class="num">${h.seconds.toFixed(2)}</td><td class="num">${h.in_range}</td><td class="num">${h.answer_in_tree ?? "–"}</td></tr>`;
     }
     $("heads").innerHTML = html + "</tbody></table>";
     $("heads").querySelectorAll("tr[data-head]").forEach((tr) => tr.addEventListener("click", () => {
