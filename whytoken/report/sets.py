@@ -173,10 +173,10 @@ class SetGroups:
 
 
 def _listed_sets(explanation: Any) -> list[Any]:
-    """``minimal_sets`` plus any further verified sets the query lists (``verified_sets``, when it exists)."""
+    """``minimal_sets`` plus the larger verified sets the query found on the way (``other_sets``, where recorded)."""
     sets = list(explanation.minimal_sets)
     seen = {s.positions for s in sets}
-    for s in getattr(explanation, "verified_sets", None) or ():
+    for s in getattr(explanation, "other_sets", None) or ():
         if s.positions not in seen:
             seen.add(s.positions)
             sets.append(s)
