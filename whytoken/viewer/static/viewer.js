@@ -90,6 +90,7 @@
     state.head = payload.best_head !== null ? String(payload.best_head) : Object.keys(payload.graphs)[0];
     document.querySelectorAll("#results a").forEach((a) => a.classList.toggle("selected", a.dataset.id === rid));
     $("result").hidden = false;
+    $("welcome").hidden = true;
     renderSummary(); renderControls(); renderImage(); renderGraph(); renderSets(); renderHeads(); renderDownloads();
     document.body.dataset.result = rid;
   }
