@@ -236,3 +236,20 @@ def test_graph_export_of_a_damaged_explanation_names_the_file(tmp_path):
     result = runner.invoke(app, ["graph", "export", str(bad), "--format", "dot"])
     assert result.exit_code == 2, result.output
     assert "explanation.json" in result.output and "Traceback" not in result.output
+
+
+def test_sigterm_is_handled_like_ctrl_c_with_exit_code_143(saved_trace, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, signal, sys, whytoken.query\n"
+            "def stop(*a, **k):\n    os.kill(os.getpid(), signal.SIGTERM)\n    import time; time.sleep(30)\n"
+            "whytoken.query.explain = stop\n"
+            "from whytoken.cli import main\n"
+            f"sys.exit(main(['explain', '--trace', {str(saved_trace)!r}, '--no-verify', '--out', "
+            f"{str(tmp_path / 'o')!r}]))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 143, out.stderr[-2000:]
+    assert "terminated" in out.stderr and "Traceback" not in out.stderr

@@ -48,7 +48,7 @@ from typing import Optional
 
 import typer
 
-from whytoken.cli.boundary import BoundaryGroup, configure
+from whytoken.cli.boundary import BoundaryGroup, configure, handle_termination
 from whytoken.cli.demo import DEMO_EXPLAIN, DEMO_KIND, DEMO_SEED, demo
 from whytoken.cli.explain import explain_command
 from whytoken.cli.graph import graph_app
@@ -56,7 +56,7 @@ from whytoken.cli.learners import learners_command
 from whytoken.cli.pipeline import write_outputs
 from whytoken.cli.serve import serve_command
 from whytoken.cli.trace import trace_command
-from whytoken.experiments.cli import app as experiment_app
+from whytoken.experiments.harness.cli import app as experiment_app
 
 __all__ = ["app", "main", "DEMO_SEED", "DEMO_KIND", "DEMO_EXPLAIN", "write_outputs"]
 
@@ -92,6 +92,7 @@ app.add_typer(experiment_app, name="experiment")
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``whytoken`` console script; returns the exit code."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    handle_termination()
     try:
         app(args=argv, prog_name="whytoken", standalone_mode=True)
     except SystemExit as exit_:

@@ -13,6 +13,7 @@ exit code   meaning
             :class:`~whytoken.errors.InternalError` with what was being done and a request
             for a bug report
 130         interrupted (Ctrl-C); files already written are complete (writes are atomic)
+143         terminated (SIGTERM, e.g. a job scheduler): handled like Ctrl-C, so clean-up runs
 ==========  ==================================================================================
 
 The boundary is installed on the root command group (:class:`BoundaryGroup`), so it also
@@ -39,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import signal
 from typing import Any, Iterator
 
 import click
@@ -52,10 +54,31 @@ from whytoken.errors import CheckpointError, InternalError, WhytokenError
 from whytoken.files import output_error
 
 __all__ = ["state", "out_console", "err_console", "errors", "doing", "as_package_error", "BoundaryGroup",
-           "escape", "progress", "set_threads", "configure", "INTERRUPTED"]
+           "escape", "progress", "set_threads", "configure", "INTERRUPTED", "TERMINATED", "Terminated",
+           "handle_termination"]
 
 #: Exit code after Ctrl-C (128 + SIGINT, the shell convention).
 INTERRUPTED = 130
+#: Exit code after SIGTERM (128 + SIGTERM).
+TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that ``finally`` blocks and atomic writes clean up."""
+
+
+def handle_termination() -> None:
+    """Make SIGTERM raise :class:`Terminated` (the default would end the process mid-write).
+
+    Called by the ``whytoken`` entry point (main thread only; elsewhere it does nothing).
+    """
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        pass
 
 #: Settings of the root command (``--debug``, ``--threads``) and the current step, for the subcommands.
 state: dict[str, Any] = {"debug": False, "threads": None, "doing": None, "failed_in": None}
@@ -134,9 +157,10 @@ def errors() -> Iterator[None]:
         yield
     except _PASS_THROUGH:
         raise  # typer/click's own exits and usage errors: they print and exit themselves
-    except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/] [dim](files already written are complete)[/]")
-        raise typer.Exit(code=INTERRUPTED) from None
+    except KeyboardInterrupt as stop:
+        what = "terminated" if isinstance(stop, Terminated) else "interrupted"
+        err_console.print(f"[bold red]{what}[/] [dim](files already written are complete)[/]")
+        raise typer.Exit(code=TERMINATED if isinstance(stop, Terminated) else INTERRUPTED) from None
     except Exception as original:  # noqa: BLE001 -- the boundary: nothing passes it unexplained
         err = as_package_error(original, state.get("failed_in") or state.get("doing"))
         _report(err, original)
