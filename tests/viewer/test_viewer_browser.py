@@ -163,13 +163,13 @@ def test_open_576_patches_stays_responsive(llava576_outputs, tmp_path):
         # unverified: only the best candidate outlined (dotted), never an "explaining" outline
         assert page.query_selector_all("#image-panel .outline-explaining") == []
         assert len(page.query_selector_all("#image-panel .outline-candidate")) == 1
-        # pan/zoom and a search stay quick on thousands of edges
-        took = page.evaluate("""async () => {
-            const cy = window.whytoken.cy, t0 = performance.now();
+        # pan/zoom and a search work on thousands of edges (how fast: benchmarks/viewer.py)
+        zoom = page.evaluate("""async () => {
+            const cy = window.whytoken.cy, z0 = cy.zoom();
             for (let i = 0; i < 10; i++) { cy.zoom(cy.zoom() * 1.15); cy.panBy({x: 15, y: 5}); }
             await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
-            return performance.now() - t0; }""")
-        assert took < 5000, f"10 zoom/pan steps took {took:.0f} ms"
+            return cy.zoom() / z0; }""")
+        assert zoom > 3
         page.fill("#search", "patch 3,4")
         assert page.evaluate("window.whytoken.cy.nodes('.match').length") == 1
         page.select_option("#map", "attention")
