@@ -175,7 +175,7 @@ def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: boo
 def demo_split(seed: int, kind: str, run_exhaustive: bool, limit: int, import_s: float) -> dict[str, Any]:
     from whytoken.adapters import load_model
     from whytoken.cli import DEMO_EXPLAIN, DEMO_KIND
-    from whytoken.experiments.world import generate
+    from whytoken.experiments.worlds.demo import generate
 
     sample = generate("test", 1, seed=seed, kinds=(kind or DEMO_KIND,))[0]
     row = split("whytoken-demo", lambda: load_model("whytoken-demo"),

@@ -164,7 +164,9 @@ def _package_registries():
         UnknownExecutorError,
         UnknownInterventionError,
     )
-    from whytoken.experiments import baselines, datasets, executors
+    from whytoken.experiments.baselines import registry as baselines
+    from whytoken.experiments.harness import executors
+    from whytoken.experiments.harness.datasets import base as datasets
     from whytoken.graphs.io import formats
     from whytoken.query import criteria
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from whytoken.errors import ConfigError
-from whytoken.experiments.config import ExperimentConfig, load_config
+from whytoken.experiments.harness.config import ExperimentConfig, load_config
 
 BASE = {"name": "t", "model": "toy", "dataset": {"kind": "world", "split": "test", "n": 4}}
 

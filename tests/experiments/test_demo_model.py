@@ -17,22 +17,21 @@ import pytest
 import torch
 
 from whytoken.errors import CheckpointError, ConfigError, InvalidParameterError
-from whytoken.experiments.demo_model import (
+from whytoken.experiments.training.batches import build_batch, hidden_states, pick_questions
+from whytoken.experiments.training.config import TrainConfig
+from whytoken.experiments.training.demo_model import (
     DEFAULT_CHECKPOINT_DIR,
     METADATA_FILE,
     DemoArchitecture,
     build_model,
     build_processor,
-    cause_token_positions,
-    encode,
-    image_token_positions,
     load_demo,
     read_metadata,
     world_config_of,
 )
-from whytoken.experiments.evaluate import accuracy_by_kind, intervention_check, predict_answers
-from whytoken.experiments.train import TrainConfig, build_batch, hidden_states, pick_questions
-from whytoken.experiments.world import KINDS, WorldConfig, generate
+from whytoken.experiments.training.encoding import cause_token_positions, encode, image_token_positions
+from whytoken.experiments.training.evaluate import accuracy_by_kind, intervention_check, predict_answers
+from whytoken.experiments.worlds.demo import KINDS, WorldConfig, generate
 
 WORLD = WorldConfig()
 
@@ -56,7 +55,7 @@ def test_checkpoint_loads_through_plain_transformers_in_a_fresh_process():
         f"""
         import json, torch
         from transformers import AutoProcessor, LlavaForConditionalGeneration
-        from whytoken.experiments.world import generate
+        from whytoken.experiments.worlds.demo import generate
         d = {str(DEFAULT_CHECKPOINT_DIR)!r}
         torch.set_num_threads(1)
         processor = AutoProcessor.from_pretrained(d)
@@ -204,7 +203,7 @@ def test_blanking_causes_changes_answers_but_blanking_background_rarely_does(dem
 def test_predictions_follow_replacement_images(demo):
     model, processor = demo
     sample = next(s for s in generate("test", 12, kinds=["count"]) if s.answer == "two")
-    from whytoken.experiments.world import blank_patches
+    from whytoken.experiments.worlds.demo import blank_patches
 
     one_removed = blank_patches(sample.image, sample.cause_patches[:1])
     assert predict_answers(model, processor, [sample, sample], [sample.image, one_removed]) == ["two", "one"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from whytoken.errors import ConfigError
-from whytoken.experiments.config import ExperimentConfig
-from whytoken.experiments.executors import get_executor, list_executors, validate_executor_spec
+from whytoken.experiments.harness.config import ExperimentConfig
+from whytoken.experiments.harness.executors import get_executor, list_executors, validate_executor_spec
 from whytoken.experiments.harness import VOLATILE_FIELDS, read_rows, run_experiment
 
 TINY = {"name": "tiny", "model": "toy", "dataset": {"kind": "world", "split": "val", "n": 3},

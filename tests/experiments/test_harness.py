@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from whytoken.errors import TargetError
-from whytoken.experiments.cli import app
-from whytoken.experiments.config import ExperimentConfig
-from whytoken.experiments.datasets import ExperimentSample, align_words, ground_truth_positions, load_dataset
+from whytoken.experiments.harness.cli import app
+from whytoken.experiments.harness.config import ExperimentConfig
+from whytoken.experiments.harness.datasets import ExperimentSample, align_words, ground_truth_positions, load_dataset
 from whytoken.experiments.harness import (
     ROW_SCHEMA,
     VOLATILE_FIELDS,

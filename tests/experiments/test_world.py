@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from whytoken.errors import ConfigError, InvalidParameterError
-from whytoken.experiments.world import (
+from whytoken.experiments.worlds.demo import (
     COLORS,
     COUNT_WORDS,
     KINDS,
