@@ -31,7 +31,7 @@ def _api(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def scene(tmp_path_factory):
-    from whytoken.experiments.world import generate
+    from whytoken.experiments.worlds.demo import generate
 
     sample = generate("test", 1, seed=0, kinds=("color",))[0]
     path = tmp_path_factory.mktemp("scene") / "scene.png"
@@ -116,7 +116,7 @@ def test_generate_click_explain(scene, tmp_path):
         page.fill("#search", "cross")
         assert page.evaluate("window.whytoken.cy.nodes('.match').map(n => n.data('label'))") == ["cross"]
         # downloads
-        for name, needle in (("explanation.json", '"schema": "whytoken.explanation/1"'),
+        for name, needle in (("explanation.json", '"schema": "whytoken.explanation/'),
                              ("graph.json", "whytoken.pag/1"), ("graph.graphml", "<graphml"),
                              ("report.html", "<!DOCTYPE html>")):
             response = page.request.get(f"{url}api/results/{rid}/{name}")
@@ -157,7 +157,8 @@ def test_open_576_patches_stays_responsive(llava576_outputs, tmp_path):
         _wait_result(page)
         best = explanation.best_head
         assert int(page.get_attribute("#graph", "data-nodes")) == best.n_nodes
-        assert int(page.get_attribute("#graph", "data-edges")) == best.n_edges > 3000
+        assert int(page.get_attribute("#graph", "data-edges")) == best.n_edges
+        assert best.n_nodes > 576
         assert len(page.query_selector_all("#image-panel rect[data-position]")) == 576 or \
             page.eval_on_selector("#map", "e => e.value") == "sets"
         # unverified: only the best candidate outlined (dotted), never an "explaining" outline
