@@ -57,6 +57,8 @@ __all__ = [
     "UnknownExecutorError",
     "UnknownDatasetError",
     "UnknownCriterionError",
+    "UnknownProposerError",
+    "UnknownPolicyError",
 ]
 
 
@@ -208,3 +210,11 @@ class UnknownDatasetError(RegistryError):
 
 class UnknownCriterionError(RegistryError):
     """No verification criterion (when does a removal change the target?) is registered under the requested name."""
+
+
+class UnknownProposerError(RegistryError):
+    """A proposal strategy name (``whytoken.query.list_proposers``) is not registered."""
+
+
+class UnknownPolicyError(RegistryError):
+    """A search policy name (``whytoken.query.list_policies``) is not registered."""

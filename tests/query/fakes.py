@@ -2,8 +2,9 @@
 
 The attention is built so that the learned graph is known in advance: every
 token attends mostly to itself (with a little mass on the first position,
-like a real attention sink), and the target's row puts its mass on chosen
-"cause" tokens. The correlation ``A A^T`` then links the target to exactly
+like a real attention sink), and the target's row and the row of the position
+before it (which predicted the target, the default target node) put their
+mass on chosen "cause" tokens. The correlation ``A A^T`` then links the target to exactly
 those tokens, and the fake model's answer changes by a rule fixed by the
 test (e.g. "iff the removal set intersects {3, 7}"), so the minimal
 explaining sets are known exactly.
@@ -38,7 +39,8 @@ def make_attention(target_weights: Sequence[dict[int, float]], n: int = TARGET +
         a[0, 0] = 1.0
         for i in range(1, n):
             a[i] = attention_row(n, {0: 0.1, i: 0.9})
-        a[TARGET] = attention_row(n, weights)
+        # the target's row and the row of the position that predicted it (the default target node)
+        a[TARGET] = a[TARGET - 1] = attention_row(n, weights)
         heads.append(a)
     return np.stack(heads).astype(np.float32)
 

@@ -22,28 +22,29 @@ def check_invariants(result: Explanation, trace, adapter) -> None:
     target = result.target.position
     first = trace.positions[0].index
     special = {p.index for p in trace.positions if p.kind.value == "special"}
-    tried_sizes = set()
-    for head in result.heads:
-        for c in head.candidates:
-            assert target not in c.positions
-            assert first not in c.positions and not (special & set(c.positions))
-            if c.verified is not None:
-                tried_sizes.add(len(c.positions))
+    for check in result.checks:
+        assert target not in check.positions
+        assert first not in check.positions and not (special & set(check.positions))
+    assert result.search.passes_used == len(result.checks) <= result.search.max_passes
+    assert len({c.positions for c in result.checks}) == len(result.checks)  # no removal sent twice
     if result.status == "explained":
         size = result.explaining_set.size
-        assert all(s.size == size and s.verified for s in result.minimal_sets)
-        assert max(tried_sizes) == size  # the search stopped at the first size with a verified set
-        for s in result.minimal_sets:
+        assert all(s.size == size and s.verified for s in result.explaining_sets)
+        assert all(s.size > size for s in result.other_sets)
+        for s in result.explaining_sets + result.other_sets:
             again = adapter.predict(trace, target, removed=list(s.positions))
             assert again.top_token_id != result.target.token_id, f"{s.positions} does not change the target"
             assert again.top_token_id == s.outcome.top_token_id
-        # members carry their token's kind, text and (for patches) grid cell
+            if s.irreducible:  # every subset with one member fewer was checked and did not change it
+                checked = {c.positions: c.changed for c in result.checks}
+                for m in s.positions:
+                    rest = tuple(p for p in s.positions if p != m)
+                    assert not rest or checked.get(rest) is False
         for m in result.explaining_set.members:
             pos = trace.positions[m.position]
             assert m.kind == pos.kind.value and m.text == pos.text and m.patch == pos.patch
     else:
         assert result.status == "not-explained" and result.explaining_set is None
-    assert result.search.n_interventions <= result.search.n_unique
     assert Explanation.from_json(result.to_json()) == result
 
 
@@ -56,10 +57,10 @@ def test_tiny_llava(tmp_path):
     trace = adapter.trace(image=tiny.random_image(32, 32), prompt="what color is the cat", max_new_tokens=2,
                           layers=(-1,), stop_at_eos=False)
     assert trace.positions_of("image_patch")
-    result = explain(trace, trace.generated[0].position, max_set_size=2, max_candidates=64)
+    result = explain(trace, trace.generated[0].position, max_passes=64)
     check_invariants(result, trace, adapter)
     assert result.provenance["learner"] == "ordered-icd"
-    assert result.provenance["n_samples"] == trace.model_info["head_dim"]
+    assert result.provenance["n_samples"] == trace.model_info["hidden_size"]
     assert len(result.heads) == trace.model_info["n_heads"]
     html = render_report(result, image=trace.images[0])
     assert "data:image/png;base64," in html
@@ -78,12 +79,12 @@ def test_tiny_llama_saved_trace_needs_model(tmp_path):
     loaded = Trace.load(trace.save(tmp_path / "t.safetensors"))
     with pytest.raises(ExplanationError, match="model="):
         explain(loaded, -1)
-    result = explain(loaded, -1, model=adapter, criterion="prob-drop", max_set_size=2)
+    result = explain(loaded, -1, model=adapter, criterion="prob-drop", max_passes=40)
     assert result.provenance["criterion"] == "prob-drop"
     if result.status == "explained":
-        for s in result.minimal_sets:
+        for s in result.explaining_sets:
             assert s.outcome.target_prob_after < 0.5 * result.target.prob
-    live = explain(trace, -1, max_set_size=1)
+    live = explain(trace, -1, max_set_size=1, max_passes=40)
     check_invariants(live, trace, adapter)
 
 
@@ -109,11 +110,15 @@ def test_smollm2_capital_of_france(smollm2):
     check_invariants(result, trace, adapter)
     # measured: removing any one of " capital", " of", " France" flips " Paris"; "The" is the attention sink
     assert result.status == "explained" and result.explaining_set.size == 1
-    found = {s.positions for s in result.minimal_sets}
+    found = {s.positions for s in result.explaining_sets}
     assert found <= {(1,), (2,), (3,)} and found
-    assert all(m.kind == "prompt_text" for s in result.minimal_sets for m in s.members)
+    # ranked by measured effect: " France" (position 3) leaves " Paris" at p = 0.002, the strongest drop
+    assert result.explaining_set.positions == (3,) and result.explaining_set.claim() == "minimal"
+    assert all(m.kind == "prompt_text" for s in result.explaining_sets for m in s.members)
     assert result.modality == {"image_patch": 0, "prompt_text": 1, "generated": 0}
-    assert result.search.exhaustive_interventions == 4  # the 4 removable words " capital" .. " is"
+    # the removable words " capital", " of", " France"; " is" predicted " Paris": it is the target node
+    assert result.search.exhaustive_passes == 3 and result.target_node == 4
+    assert result.search.passes_used <= 3
 
 
 @pytest.mark.pretrained
@@ -122,9 +127,7 @@ def test_smollm2_sink_only_with_include_special(smollm2):
     adapter, trace = smollm2
     # measured: removing the first token "The" alone turns " Paris" into " the"
     assert adapter.predict(trace, 5, removed=[0]).changed
-    default = explain(trace, " Paris", max_set_size=1, max_range=None)
-    assert all(0 not in c.positions for h in default.heads for c in h.candidates)
-    result = explain(trace, " Paris", include_special=True, max_set_size=1, max_range=None)
-    assert result.status == "explained"
-    if any(0 in h.pds_depth for h in result.heads):  # the graph reaches the sink: it is tried and verifies
-        assert (0,) in {s.positions for s in result.minimal_sets}
+    default = explain(trace, " Paris", max_set_size=1)
+    assert all(0 not in c.positions for c in default.checks)
+    result = explain(trace, " Paris", include_special=True, policy="exhaustive")
+    assert (0,) in {s.positions for s in result.explaining_sets}

@@ -18,11 +18,10 @@ __all__ = ["DEMO_KIND", "DEMO_SEED", "DEMO_EXPLAIN", "demo"]
 DEMO_KIND = "color"
 #: Offset of the demo sample within the world's test split.
 DEMO_SEED = 0
-#: Query settings of the demo, chosen on the world's *validation* split (80 samples, last layer):
-#: the demo model's heads are 16 wide, too few samples for Fisher's z over ~45 tokens (N = 16
-#: explained 19-23 of 80 answers); N = the 64-wide hidden state and the predicting position's row
-#: explained 69, 66 of them with a subset of the ground-truth causes (benchmarks/RESULTS.md).
-DEMO_EXPLAIN = {"layer": -1, "n_samples": "hidden_size", "target_row": "predicting"}
+#: Query settings of the demo beyond the library defaults: none. The demo's former settings (N = the
+#: hidden size, the predicting position's row) became the defaults of ``explain`` in whytoken 0.2;
+#: the name stays for callers that pass ``**DEMO_EXPLAIN``.
+DEMO_EXPLAIN: dict = {}
 
 
 def demo(
@@ -32,7 +31,7 @@ def demo(
 ) -> None:
     """Explain the embedded demo model's answer to a built-in scene and question."""
     with errors():
-        from whytoken.experiments.world import KINDS, generate
+        from whytoken.experiments.worlds.demo import KINDS, generate
 
         if kind not in KINDS:
             raise InvalidParameterError(f"unknown question kind {kind!r}; choose one of {', '.join(KINDS)}")

@@ -18,10 +18,11 @@ from typing import Any, Optional
 from whytoken.causal import list_learners
 from whytoken.errors import CheckpointError, InvalidParameterError
 from whytoken.graphs import list_formats
-from whytoken.query import TARGET_ROWS, list_criteria
+from whytoken.query import POOLS, TARGET_ROWS, list_criteria, list_policies
 
 __all__ = ["parse_heads", "parse_layers", "parse_n_samples", "resolve_target", "load_image", "trace_file",
-           "registry_enum", "value", "LearnerName", "CriterionName", "FormatName", "TargetRow"]
+           "registry_enum", "value", "LearnerName", "CriterionName", "FormatName", "TargetRow", "PolicyName",
+           "PoolName"]
 
 
 def parse_heads(heads: str) -> str | list[int]:
@@ -64,19 +65,28 @@ def parse_n_samples(value: Optional[str]) -> int | str | None:
     return number
 
 
-def resolve_target(target: Optional[int], target_text: Optional[str], trace: Any) -> int | str:
-    """The target from ``--target`` / ``--target-text`` (default: the first generated token)."""
+def resolve_target(target: Optional[str], target_text: Optional[str], trace: Any) -> int | str | None:
+    """The target from ``--target`` (a position, a negative index or ``all``) / ``--target-text``.
+
+    None (neither given) lets the query pick the first token of the answer.
+    """
     if target is not None and target_text is not None:
         raise InvalidParameterError("pass either --target or --target-text, not both")
-    if target_text is not None:
-        return target_text
-    if target is not None:
-        return target
     if not trace.generated:
         from whytoken.errors import TargetError
 
         raise TargetError("the model generated no tokens, so there is nothing to explain; raise --max-new-tokens")
-    return int(trace.generated[0].position)
+    if target_text is not None:
+        return target_text
+    if target is None:
+        return None
+    if str(target).strip().lower() == "all":
+        return "all"
+    try:
+        return int(target)
+    except ValueError:
+        raise InvalidParameterError(f"--target {target!r} is not a position; pass an int (negative counts from "
+                                    "the end of the generated tokens), 'all', or --target-text TEXT") from None
 
 
 def load_image(path: Optional[Path]) -> Any:
@@ -114,6 +124,8 @@ LearnerName = registry_enum("LearnerName", list_learners())
 CriterionName = registry_enum("CriterionName", list_criteria())
 FormatName = registry_enum("FormatName", list_formats())
 TargetRow = registry_enum("TargetRow", list(TARGET_ROWS))
+PolicyName = registry_enum("PolicyName", list_policies())
+PoolName = registry_enum("PoolName", list(POOLS))
 
 
 def value(choice: Any) -> Any:

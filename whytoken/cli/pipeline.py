@@ -10,9 +10,10 @@ from rich.progress import Progress
 from whytoken.cli.boundary import doing
 from whytoken.errors import InvalidParameterError
 from whytoken.files import ensure_directory
-from whytoken.query import Explanation
+from whytoken.query import AnswerExplanation, Explanation
 
-__all__ = ["load_model_step", "trace_step", "explain_step", "explain_options", "write_outputs"]
+__all__ = ["load_model_step", "trace_step", "explain_step", "explain_options", "write_outputs",
+           "write_answer_outputs"]
 
 
 def load_model_step(model: str, progress: Progress) -> Any:
@@ -37,18 +38,24 @@ def trace_step(adapter: Any, progress: Progress, prompt: str, image: Any, max_ne
     return trace
 
 
-def explain_step(trace: Any, target: Any, progress: Progress, model: Any = None, **kwargs: Any) -> Explanation:
-    """``whytoken.query.explain(...)`` with progress bars for learning and verification."""
+def explain_step(trace: Any, target: Any, progress: Progress, model: Any = None,
+                 **kwargs: Any) -> Explanation | AnswerExplanation:
+    """``whytoken.query.explain(...)`` with progress bars for learning, verification and (``all``) targets."""
     from whytoken.query import explain
 
     learn = progress.add_task("Learning a graph per head", total=None)
-    verify = progress.add_task("Verifying candidate sets on the model", total=None, start=False,
+    verify = progress.add_task("Verifying removals on the model (of the budget)", total=None, start=False,
                                visible=kwargs.get("verify", True))
+    tasks = {"learn": learn, "verify": verify}
+    if target == "all":
+        tasks["target"] = progress.add_task("Explaining the answer's tokens", total=None, start=False)
 
     started: set[str] = set()
 
     def report(stage: str, done: int, total: int) -> None:
-        task = learn if stage == "learn" else verify
+        task = tasks.get(stage)
+        if task is None:
+            return
         if stage not in started:
             started.add(stage)
             progress.start_task(task)
@@ -56,7 +63,8 @@ def explain_step(trace: Any, target: Any, progress: Progress, model: Any = None,
 
     with doing("explaining the target"):
         result = explain(trace, target, model=model, progress=report, **kwargs)
-    progress.update(verify, total=max(result.search.n_interventions, 1), completed=max(result.search.n_interventions, 1))
+    last = result.explanations[-1] if isinstance(result, AnswerExplanation) else result
+    progress.update(verify, total=max(last.search.passes_used, 1), completed=max(last.search.passes_used, 1))
     return result
 
 
@@ -94,3 +102,15 @@ def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
             paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
         paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
     return paths
+
+
+def write_answer_outputs(answer: AnswerExplanation, out: Path, image: Any | None = None) -> dict[int, dict[str, Path]]:
+    """Write ``answer.json`` into ``out`` and one folder of :func:`write_outputs` per explained token
+    (``token-<position>``); return the written paths per target position."""
+    from whytoken.files import ensure_directory
+
+    with doing(f"writing the outputs to {str(out)!r}"):
+        ensure_directory(out, what="--out directory")
+        answer.save(out / "answer.json")
+    return {e.target.position: write_outputs(e, out / f"token-{e.target.position}", image=image)
+            for e in answer.explanations}

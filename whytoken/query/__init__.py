@@ -1,10 +1,14 @@
-"""The explanation query: verified minimal explaining sets for generated tokens.
+"""The explanation query: verified explaining sets for generated tokens.
 
-:func:`explain` learns a PAG per attention head, ranks candidate sets of
-input tokens with the PDS-tree rooted at the target, and verifies them on the
-model; it returns an :class:`Explanation` (JSON schema
-``whytoken.explanation/1``). Verification criteria live in a small registry
-(:func:`list_criteria`).
+:func:`explain` learns a PAG per attention head, searches for the fewest input
+tokens whose removal changes the target under one budget of forward passes,
+and returns an :class:`Explanation` (JSON schema ``whytoken.explanation/2``);
+``target="all"`` returns an :class:`AnswerExplanation`. The stages are modules:
+:mod:`~whytoken.query.evidence`, :mod:`~whytoken.query.graphs`,
+:mod:`~whytoken.query.proposals`, :mod:`~whytoken.query.verification`,
+:mod:`~whytoken.query.search`, :mod:`~whytoken.query.assemble`. Verification
+criteria, proposal strategies and search policies live in registries
+(:func:`list_criteria`, :func:`list_proposers`, :func:`list_policies`).
 
 This package imports neither torch nor the model adapters: it talks to the
 trace and the model through the :class:`TraceLike` and
@@ -12,12 +16,11 @@ trace and the model through the :class:`TraceLike` and
 
 Examples
 --------
->>> from whytoken.query import list_criteria, SCHEMA
->>> SCHEMA, list_criteria()
-('whytoken.explanation/1', ['prob-drop', 'top-token'])
+>>> from whytoken.query import list_criteria, list_policies, SCHEMA
+>>> SCHEMA, list_criteria(), list_policies()
+('whytoken.explanation/2', ['prob-drop', 'top-token'], ['exhaustive', 'graph-guided'])
 """
 
-from whytoken.query.candidates import RankedSet, n_subsets_up_to, rank_candidate_sets
 from whytoken.query.criteria import (
     DEFAULT_CRITERION,
     Criterion,
@@ -28,50 +31,57 @@ from whytoken.query.criteria import (
     list_criteria,
     register_criterion,
 )
-from whytoken.query.explain import (
-    DEFAULT_ALPHA,
-    DEFAULT_MAX_CANDIDATES,
-    DEFAULT_MAX_COND_SIZE,
-    DEFAULT_MAX_RANGE,
-    DEFAULT_MAX_SET_SIZE,
-    N_SAMPLES_BASES,
-    TARGET_ROWS,
-    InterveningModel,
-    TraceLike,
-    default_method,
-    default_n_samples,
-    resolve_n_samples,
-    explain,
-    kind_name,
-    resolve_heads,
-    resolve_layer,
-    resolve_target,
-)
-from whytoken.query.explanation import (
-    SCHEMA,
-    CandidateRecord,
+from whytoken.query.explain import InterveningModel, ProgressCallback, TraceLike, explain
+from whytoken.query.explanation import ANSWER_SCHEMA, SCHEMA, AnswerExplanation, Explanation
+from whytoken.query.proposals import Proposal, Proposer, get_proposer, list_proposers, register_proposer
+from whytoken.query.records import (
+    Check,
     ExplainingSet,
-    Explanation,
     HeadResult,
+    Hint,
     InterventionOutcome,
     Member,
     SearchSummary,
     TargetToken,
     TokenInfo,
 )
+from whytoken.query.search import (
+    DEFAULT_POLICY,
+    SearchPolicy,
+    exhaustive_passes,
+    get_policy,
+    list_policies,
+    register_policy,
+)
+from whytoken.query.settings import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_COND_SIZE,
+    DEFAULT_MAX_PASSES,
+    DEFAULT_MAX_RANGE,
+    N_SAMPLES_BASES,
+    POOLS,
+    TARGET_ROWS,
+    default_method,
+    default_n_samples,
+    resolve_n_samples,
+)
+from whytoken.query.targets import default_target, kind_name, resolve_heads, resolve_layer, resolve_target
 
 __all__ = [
     "explain",
     "Explanation",
+    "AnswerExplanation",
     "ExplainingSet",
     "Member",
     "HeadResult",
-    "CandidateRecord",
+    "Check",
+    "Hint",
     "SearchSummary",
     "TargetToken",
     "TokenInfo",
     "InterventionOutcome",
     "SCHEMA",
+    "ANSWER_SCHEMA",
     "Criterion",
     "TopTokenChanged",
     "ProbabilityDrop",
@@ -80,23 +90,33 @@ __all__ = [
     "get_criterion",
     "list_criteria",
     "DEFAULT_CRITERION",
-    "RankedSet",
-    "rank_candidate_sets",
-    "n_subsets_up_to",
+    "Proposal",
+    "Proposer",
+    "register_proposer",
+    "get_proposer",
+    "list_proposers",
+    "SearchPolicy",
+    "register_policy",
+    "get_policy",
+    "list_policies",
+    "DEFAULT_POLICY",
+    "exhaustive_passes",
     "TraceLike",
     "InterveningModel",
+    "ProgressCallback",
     "default_method",
     "default_n_samples",
     "resolve_n_samples",
+    "default_target",
     "kind_name",
     "resolve_target",
     "resolve_layer",
     "resolve_heads",
     "DEFAULT_ALPHA",
-    "DEFAULT_MAX_SET_SIZE",
     "DEFAULT_MAX_RANGE",
-    "DEFAULT_MAX_CANDIDATES",
     "DEFAULT_MAX_COND_SIZE",
+    "DEFAULT_MAX_PASSES",
     "N_SAMPLES_BASES",
+    "POOLS",
     "TARGET_ROWS",
 ]

@@ -1,0 +1,364 @@
+"""Stage 5 of the query, the search: which removal sets to verify, in what order, under one budget.
+
+A *search policy* decides which sets the :class:`~whytoken.query.verification.Verifier`
+sends to the model. Policies register by name (:func:`register_policy`) and
+:func:`whytoken.query.explain` takes ``policy=``. Built in:
+
+``graph-guided`` (default, :class:`GraphGuidedSearch`)
+    1. *singles*: single tokens, strongest graph evidence first. After the first
+       token that changes the target, the screen stops once ``patience`` tokens in
+       a row do not; before one is found it covers the tokens with graph support
+       (some head's PDS-tree holds them, or the predicting row attends to them more
+       than uniformly), up to ``singles_share`` of the budget. Never more passes than an
+       exhaustive search of single tokens.
+    2. *pool* (no single found): remove every candidate at once (one pass). If even
+       that leaves the target unchanged, no smaller removal is likely to change it
+       (it cannot, when removing more never undoes a change): the search stops and
+       the result says so.
+    3. *groups* (no single found): growth orders from the proposers
+       (:mod:`whytoken.query.proposals`: measured effects, image regions, words,
+       the target's neighbourhood), each grown until it changes the target and
+       shrunk to an irreducible set, up to ``max_groups`` sets.
+    4. *fallback* (nothing found yet): every candidate, by measured effect, then
+       by graph evidence, grown and shrunk the same way. With removals that never
+       undo a change this finds an explanation whenever one exists and the budget
+       allows: the search is complete.
+    5. *pairs* (the smallest set found has more than two members, or none was
+       found): pairs among the ``pair_tokens`` tokens whose single removal had the
+       largest measured effect.
+    6. *minimality*: when the smallest set found has 2 or 3 members and every
+       smaller subset of the pool fits in the remaining budget, they are all
+       checked, so that a set can be called globally minimal.
+``exhaustive`` (:class:`ExhaustiveSearch`)
+    Every subset of size 1, 2, ... up to ``max_size`` (evidence order within a
+    size) until a size has a set that changes the target: the ground truth for
+    small pools, and the cost baseline.
+
+Examples
+--------
+>>> list_policies()
+['exhaustive', 'graph-guided']
+>>> get_policy("graph-guided", patience=6).patience
+6
+"""
+
+from __future__ import annotations
+
+import abc
+import itertools
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence, TypeVar
+
+from whytoken.errors import InvalidParameterError, UnknownPolicyError
+from whytoken.query.graphs import TokenEvidence
+from whytoken.query.proposals import ProposalContext, effect_order, get_proposer
+from whytoken.query.records import TokenInfo
+from whytoken.query.verification import Verifier, grow, shrink
+from whytoken.registry import Registry
+
+__all__ = [
+    "exhaustive_passes",
+    "FoundSet",
+    "SearchResult",
+    "SearchContext",
+    "SearchPolicy",
+    "GraphGuidedSearch",
+    "ExhaustiveSearch",
+    "register_policy",
+    "get_policy",
+    "list_policies",
+    "DEFAULT_POLICY",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The policy :func:`whytoken.query.explain` uses when none is named.
+DEFAULT_POLICY = "graph-guided"
+
+
+@dataclass(frozen=True)
+class FoundSet:
+    """A verified set the search found: its positions, the stage that found it, whether it is irreducible."""
+
+    positions: tuple[int, ...]
+    source: str
+    irreducible: bool | None
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a policy returns: the verified sets found, in the order found, and why it stopped."""
+
+    found: tuple[FoundSet, ...]
+    pool_changes_target: bool | None
+    stopped: str
+
+
+@dataclass
+class SearchContext:
+    """Everything a policy works with.
+
+    Attributes
+    ----------
+    pool : tuple of int
+        The removable tokens.
+    tokens : mapping of int -> TokenInfo
+    evidence : TokenEvidence
+        The graphs' summary over the pool.
+    verifier : Verifier
+        The only way to the model (budgeted).
+    max_set_size : int or None
+        Largest set the result may report.
+    """
+
+    pool: tuple[int, ...]
+    tokens: Mapping[int, TokenInfo]
+    evidence: TokenEvidence
+    verifier: Verifier
+    max_set_size: int | None = None
+
+    def single_effects(self) -> dict[int, float]:
+        """Measured effect of each pool token removed alone (only those checked alone)."""
+        out = {}
+        for p in self.pool:
+            outcome = self.verifier.known((p,))
+            if outcome is not None and outcome.effect == outcome.effect:
+                out[p] = outcome.effect
+        return out
+
+    def proposal_context(self) -> ProposalContext:
+        return ProposalContext(self.pool, self.tokens, self.evidence, self.single_effects())
+
+    def allows(self, size: int) -> bool:
+        return self.max_set_size is None or size <= self.max_set_size
+
+
+class SearchPolicy(abc.ABC):
+    """Base class of search policies: parameters in ``__init__``, the search in :meth:`search`."""
+
+    #: registry name, set by :func:`register_policy`
+    name: str = ""
+
+    @abc.abstractmethod
+    def search(self, ctx: SearchContext) -> SearchResult:
+        """Verify sets through ``ctx.verifier`` and return the ones that changed the target."""
+
+    def get_params(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+_POLICIES: Registry[type[SearchPolicy]] = Registry(
+    "search policy", plural="search policies", error=UnknownPolicyError,
+    fix="Register a new one with @register_policy(name).", name_attribute="name",
+)
+S = TypeVar("S", bound=type[SearchPolicy])
+
+
+def register_policy(name: str, *, overwrite: bool = False) -> Callable[[S], S]:
+    """Class decorator: register a :class:`SearchPolicy` subclass under ``name``."""
+    return _POLICIES.register(name, overwrite=overwrite)
+
+
+def get_policy(name: "str | SearchPolicy", **params: Any) -> SearchPolicy:
+    """The policy registered as ``name`` built with ``params`` (a SearchPolicy is returned as is).
+
+    Raises
+    ------
+    UnknownPolicyError
+        Listing the known names.
+    InvalidParameterError
+        For a parameter the policy does not take.
+    """
+    if isinstance(name, SearchPolicy):
+        return name
+    cls = _POLICIES.get(name)
+    try:
+        return cls(**params)
+    except TypeError as err:
+        import inspect
+
+        accepted = [p for p in inspect.signature(cls).parameters]
+        raise InvalidParameterError(f"search policy {name!r} does not take {sorted(params)}: {err}; "
+                                    f"its parameters are {accepted}") from None
+
+
+def list_policies() -> list[str]:
+    """Names of the registered search policies, sorted."""
+    return _POLICIES.names()
+
+
+def _positive(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidParameterError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+@register_policy("graph-guided")
+class GraphGuidedSearch(SearchPolicy):
+    """Graph evidence first, measured effects next, completeness last (see the module docstring).
+
+    Parameters
+    ----------
+    patience : int
+        Single tokens in a row that may fail after the last one that changed the target.
+    singles_share : float
+        Most of the budget the single-token screen may use before any token changes the target.
+    pair_tokens : int
+        Pairs are drawn from this many tokens with the largest measured single effect.
+    proposers : sequence of str
+        Proposers of the group stage, in order (:func:`whytoken.query.list_proposers`).
+    max_groups : int
+        Stop the group stage after this many distinct verified sets.
+    minimality : bool
+        Run the minimality stage.
+    """
+
+    def __init__(self, patience: int = 4, singles_share: float = 0.35, pair_tokens: int = 6,
+                 proposers: Sequence[str] = ("effect", "regions", "words", "neighbourhood"),
+                 max_groups: int = 1, minimality: bool = True) -> None:
+        self.patience = _positive("patience", patience)
+        if not isinstance(singles_share, (int, float)) or not 0.0 < float(singles_share) <= 1.0:
+            raise InvalidParameterError(f"singles_share must be in (0, 1], got {singles_share!r}")
+        self.singles_share = float(singles_share)
+        self.pair_tokens = _positive("pair_tokens", pair_tokens)
+        self.proposers = tuple(proposers)
+        for name in self.proposers:
+            get_proposer(name)  # unknown names fail now, not mid-search
+        self.max_groups = _positive("max_groups", max_groups)
+        self.minimality = bool(minimality)
+
+    # ------------------------------------------------------------------ stages
+    def search(self, ctx: SearchContext) -> SearchResult:
+        v = ctx.verifier
+        pool_changes = None
+        found = self._singles(ctx)
+        if not found and len(ctx.pool) > 1 and not v.exhausted:
+            pool_changes = v.changed(ctx.pool, "pool")
+        if not found and ctx.allows(2) and not v.exhausted and pool_changes is not False:
+            found = self._groups(ctx)
+            if not found and pool_changes is not False:
+                found = self._fallback(ctx)
+            if not found or min(len(f.positions) for f in found) > 2:
+                found = found + self._pairs(ctx)
+        if self.minimality and found:
+            found = found + self._minimality(ctx, min(len(f.positions) for f in found))
+        return SearchResult(tuple(found), pool_changes, "budget" if v.exhausted else "done")
+
+    def _singles(self, ctx: SearchContext) -> list[FoundSet]:
+        v, ev = ctx.verifier, ctx.evidence
+        order = ev.ranked(ctx.pool)
+        cap = max(1, int(self.singles_share * v.max_passes))
+        hits: list[FoundSet] = []
+        misses, tested = 0, 0
+        for p in order:
+            if hits and misses >= self.patience:
+                break
+            if not hits and tested >= cap:
+                break
+            if not hits and not ev.supported(p):
+                continue
+            verdict = v.changed((p,), "singles")
+            if verdict is None:
+                break
+            tested += 1
+            if verdict:
+                hits.append(FoundSet((p,), "singles", True))
+                misses = 0
+            elif hits:
+                misses += 1
+        return hits
+
+    def _pairs(self, ctx: SearchContext) -> list[FoundSet]:
+        v = ctx.verifier
+        effects = ctx.single_effects()
+        top = sorted(effects, key=lambda p: (-effects[p], ctx.evidence.key(p)))[: self.pair_tokens]
+        rank = {p: i for i, p in enumerate(top)}
+        pairs = sorted(itertools.combinations(top, 2), key=lambda ab: (rank[ab[0]] + rank[ab[1]], ab))
+        hits = []
+        for pair, outcome in zip(pairs, v.check_many(pairs, "pairs")):
+            if outcome is not None and outcome.changed:
+                hits.append(FoundSet(tuple(sorted(pair)), "pairs", True))
+        return hits
+
+    def _grow_and_shrink(self, ctx: SearchContext, order: Sequence[int], stage: str) -> FoundSet | None:
+        prefix = grow(ctx.verifier, order, stage, start=2, max_size=ctx.max_set_size)
+        if prefix is None:
+            return None
+        position = {p: i for i, p in enumerate(order)}
+        members, irreducible = shrink(ctx.verifier, sorted(prefix, key=position.__getitem__), "shrink")
+        if not ctx.allows(len(members)):
+            return None
+        return FoundSet(members, stage, irreducible)
+
+    def _groups(self, ctx: SearchContext) -> list[FoundSet]:
+        found: list[FoundSet] = []
+        pctx = ctx.proposal_context()
+        for name in self.proposers:
+            for proposal in get_proposer(name).propose(pctx):
+                if len(found) >= self.max_groups or ctx.verifier.exhausted:
+                    return found
+                hit = self._grow_and_shrink(ctx, proposal.order, proposal.source)
+                if hit is not None and all(f.positions != hit.positions for f in found):
+                    found.append(hit)
+        return found
+
+    def _fallback(self, ctx: SearchContext) -> list[FoundSet]:
+        order = effect_order(ctx.proposal_context(), ctx.pool)
+        hit = self._grow_and_shrink(ctx, order, "fallback")
+        return [] if hit is None else [hit]
+
+    def _minimality(self, ctx: SearchContext, smallest: int) -> list[FoundSet]:
+        v, n = ctx.verifier, len(ctx.pool)
+        if smallest < 2 or smallest > 3:
+            return []
+        todo = [(p,) for p in ctx.evidence.ranked(ctx.pool) if not v.is_known((p,))]
+        if smallest == 3:
+            ranked = ctx.evidence.ranked(ctx.pool)
+            todo += [pair for pair in itertools.combinations(ranked, 2) if not v.is_known(pair)]
+        if not todo or len(todo) > v.remaining:
+            return []
+        changed = {tuple(sorted(s)) for s, o in zip(todo, v.check_many(todo, "minimality")) if o is not None and o.changed}
+        singles = {s[0] for s in changed if len(s) == 1}
+        # a pair is irreducible only when neither of its members changes the target alone
+        return [FoundSet(s, "minimality", True) for s in sorted(changed, key=lambda s: (len(s), s))
+                if len(s) == 1 or not singles & set(s)]
+
+
+@register_policy("exhaustive")
+class ExhaustiveSearch(SearchPolicy):
+    """Every subset of size 1, 2, ... ``max_size``, until a size has a set that changes the target.
+
+    Parameters
+    ----------
+    max_size : int
+        Largest size tried (also bounded by the explanation's ``max_set_size``).
+    """
+
+    def __init__(self, max_size: int = 2) -> None:
+        self.max_size = _positive("max_size", max_size)
+
+    def search(self, ctx: SearchContext) -> SearchResult:
+        v = ctx.verifier
+        ranked = ctx.evidence.ranked(ctx.pool)
+        limit = self.max_size if ctx.max_set_size is None else min(self.max_size, ctx.max_set_size)
+        for size in range(1, limit + 1):
+            sets = list(itertools.combinations(ranked, size))
+            hits = [FoundSet(tuple(sorted(s)), "exhaustive", True)
+                    for s, o in zip(sets, v.check_many(sets, "exhaustive")) if o is not None and o.changed]
+            if hits or v.exhausted:
+                return SearchResult(tuple(hits), None, "budget" if v.exhausted else "done")
+        return SearchResult((), None, "done")
+
+
+def exhaustive_passes(pool_size: int, size: int) -> int:
+    """Removal sets an exhaustive search needs to find every set of ``size`` members (all subsets up to it).
+
+    Examples
+    --------
+    >>> exhaustive_passes(5, 2)
+    15
+    """
+    return sum(math.comb(pool_size, r) for r in range(1, min(pool_size, size) + 1))
+
