@@ -102,7 +102,7 @@ def run(
         _fail(err)
         return
     lines = summarize_rows(read_rows(summary.output), cfg.max_k)
-    _print_table(lines, cfg.max_k)
+    _print_table(lines, cfg.max_k, Path(summary.output) / "summary.md")
     _console.print(f"{summary.n_new_rows} new rows ({summary.n_rows} in all, {summary.n_skipped_samples} of "
                    f"{summary.n_samples} samples already complete) in {summary.seconds:.1f} s -> {summary.output}",
                    soft_wrap=True)
@@ -130,7 +130,7 @@ def summarize(folder: Path = typer.Argument(..., help="An experiment output fold
     except WhytokenError as err:
         _fail(err)
         return
-    _print_table(summarize_rows(rows, k), k)
+    _print_table(summarize_rows(rows, k), k, Path(folder) / "summary.md")
     _console.print("wrote " + ", ".join(str(f) for f in files), soft_wrap=True)
 
 
@@ -178,20 +178,53 @@ def list_registries() -> None:
     _console.print(f"metrics: {', '.join(KNOWN_METRICS)}")
 
 
-def _print_table(lines: list, max_k: int | None) -> None:
+#: Summary columns by how much a reader needs them: a narrow terminal shows the first that fit.
+_COLUMN_PRIORITY = ("label", "n", "flip_rate", "flip_mean", "explained_rate", "set_precision", "gt_precision",
+                    "deletion_auc", "forward_passes", "set_size", "flip_mean_capped", "gt_recall", "set_recall",
+                    "insertion_auc", "flip_median", "exhaustive_passes", "seconds", "setting")
+
+
+def _print_table(lines: list, max_k: int | None, full: Path | None = None) -> None:
+    """The summary table, as wide as the terminal allows.
+
+    Columns are added in :data:`_COLUMN_PRIORITY` order while the table's natural width still
+    fits the console (labels wrap within 24 characters, numbers never wrap); the columns left out are named,
+    with the file that holds the full table (``full``: summary.md of the run).
+    """
+    from rich.measure import Measurement
+
     from whytoken.experiments.harness.summary import SUMMARY_COLUMNS, format_cell
 
     if not lines:
         return
     columns = [c for c in SUMMARY_COLUMNS if any(line.get(c) not in (None, "") for line in lines)]
-    short = {"label": "method", "flip_rate": f"flip<={max_k}", "flip_mean": "flip mean", "flip_median": "flip med",
-             "flip_mean_capped": "flip capped", "deletion_auc": "del AUC", "insertion_auc": "ins AUC",
-             "gt_precision": "GT P", "gt_recall": "GT R", "set_precision": "set P", "set_recall": "set R",
-             "explained_rate": "explained", "set_size": "set size", "forward_passes": "fwd", "exhaustive_passes": "exhaustive",
-             "seconds": "s"}
-    table = Table(title=f"summary (K = {max_k})")
-    for c in columns:
-        table.add_column(short.get(c, c), overflow="fold")
-    for line in lines:
-        table.add_row(*(format_cell(line.get(c)) for c in columns))
-    _console.print(table)
+    short = {"label": "method", "flip_rate": f"flip\n<={max_k}", "flip_mean": "flip\nmean", "flip_median": "flip\nmed",
+             "flip_mean_capped": "flip\ncapped", "deletion_auc": "del\nAUC", "insertion_auc": "ins\nAUC",
+             "gt_precision": "GT\nP", "gt_recall": "GT\nR", "set_precision": "set\nP", "set_recall": "set\nR",
+             "explained_rate": "expl-\nained", "set_size": "set\nsize", "forward_passes": "fwd\npasses",
+             "exhaustive_passes": "exhaus-\ntive", "seconds": "s"}
+
+    def build(chosen: list[str]) -> Table:
+        table = Table(title=f"summary (K = {max_k})")
+        for c in chosen:
+            if c in ("label", "setting"):  # text: wraps within at most 24 / 36 characters
+                table.add_column(short.get(c, c), overflow="fold", max_width=24 if c == "label" else 36)
+            else:
+                table.add_column(short.get(c, c), no_wrap=True, justify="right")
+        for line in lines:
+            table.add_row(*(format_cell(line.get(c)) for c in chosen))
+        return table
+
+    order = [c for c in _COLUMN_PRIORITY if c in columns] + [c for c in columns if c not in _COLUMN_PRIORITY]
+    chosen: list[str] = []
+    for c in order:
+        trial = [x for x in columns if x in chosen or x == c]
+        if not chosen or Measurement.get(_console, _console.options.update_width(10 ** 5), build(trial)).maximum <= _console.width:
+            chosen = trial
+    _console.print(build(chosen))
+    left_out = [short.get(c, c).replace("-\n", "").replace("\n", " ") for c in columns if c not in chosen]
+    if left_out:
+        where = f"the full table is in {full}" if full is not None and full.exists() else \
+            "widen the terminal or run `whytoken experiment summarize DIR` to write summary.md"
+        _console.print(f"[dim]{len(left_out)} column(s) left out to fit {_console.width} columns "
+                       f"({', '.join(left_out)}); {where}[/]")

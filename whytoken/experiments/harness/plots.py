@@ -34,11 +34,14 @@ import json
 import logging
 import math
 import os
+import textwrap
 import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+
+from whytoken.files import atomic_path, ensure_directory
 
 __all__ = [
     "plot_curves",
@@ -52,6 +55,18 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _MAX_LINES = 12
+
+
+#: Characters per line of a subplot title (longer setting labels wrap instead of running into the next plot).
+_TITLE_CHARS = 38
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``fig`` as a PNG atomically (a crash never leaves half a file); returns the path."""
+    path = Path(path)
+    with atomic_path(path, what="plot") as tmp:
+        fig.savefig(tmp, format="png")
+    return path
 
 
 def _figure(width: float = 6.4, height: float = 4.2) -> Any:
@@ -128,9 +143,11 @@ def plot_curves(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
+
+
+#: Bar widths between the last flip size K and the ">K" bar of :func:`plot_flip_sizes`.
+_BEYOND_GAP = 2
 
 
 def plot_flip_sizes(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
@@ -150,17 +167,19 @@ def plot_flip_sizes(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[s
         sizes = [r["flip_size"] if r.get("flip_size") is not None else k + 1 for r in group]
         counts = np.bincount(np.clip(sizes, 1, k + 1), minlength=k + 2)[1:]
         colors = ["tab:blue"] * k + ["tab:gray"]
-        ax.bar(np.arange(1, k + 2), counts, color=colors)
-        ax.set_xticks([1, max(1, k // 2), k, k + 1], [str(1), str(max(1, k // 2)), str(k), f">{k}"])
+        # the ">K" bar (not flipped within K) stands apart, so its label never touches K's
+        beyond = k + 1 + _BEYOND_GAP
+        ax.bar(np.r_[np.arange(1, k + 1), beyond], counts, color=colors)
+        ticks = sorted({1, max(1, k // 2), k})
+        ax.set_xticks(ticks + [beyond], [str(t) for t in ticks] + [f">{k}"])
         flipped = sum(1 for s in sizes if s <= k) / len(sizes)
-        ax.set_title(f"{_setting_label(group[0], varying.get(key[0], []))}\nflipped {flipped:.0%}", fontsize=8)
+        label = textwrap.fill(_setting_label(group[0], varying.get(key[0], [])), _TITLE_CHARS)
+        ax.set_title(f"{label}\nflipped {flipped:.0%}", fontsize=8)
         ax.set_xlabel("flip size", fontsize=8)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     axes[0][0].set_ylabel("samples")
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def _cost(row: Mapping[str, Any], key: str) -> float:
@@ -257,16 +276,13 @@ def plot_metric_vs_parameter(rows: Sequence[Mapping[str, Any]], parameter: str,
             ax.set_title(title, fontsize=9)
             ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
-    path = Path(path)
-    fig.savefig(path)
-    return path
+    return _save(fig, path)
 
 
 def write_plots(rows: Sequence[Mapping[str, Any]], folder: str | os.PathLike[str],
                 max_k: int | None = None) -> list[Path]:
     """Write every applicable plot into ``folder``; return the written paths."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_directory(folder, what="plot folder")
     written = [plot_curves(rows, folder / "deletion_curves.png", "deletion"),
                plot_curves(rows, folder / "insertion_curves.png", "insertion"),
                plot_flip_sizes(rows, folder / "flip_sizes.png", max_k)]
