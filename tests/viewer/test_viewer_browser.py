@@ -125,6 +125,12 @@ def test_generate_click_explain(scene, tmp_path):
         page.select_option("#layer", "0")
         page.wait_for_function(f"document.body.dataset.result != '{rid}'", timeout=240_000)
         assert _api(f"{url}api/results/{page.evaluate('document.body.dataset.result')}")["layer"] == 0
+        # every token at once: each generated token gets its status (the end-of-sequence token is skipped)
+        page.click("#explain-all")
+        page.wait_for_function("document.querySelector('#chains').textContent.length > 0", timeout=240_000)
+        statuses = page.eval_on_selector_all(".gen-token", "els => els.map(e => [e.textContent, e.dataset.status])")
+        assert statuses[0] == ["green", "explained"]
+        assert all(status in ("explained", "not-explained", "unverified", "skipped") for _, status in statuses)
         assert outside == [], f"the viewer fetched from the network: {outside}"
 
 

@@ -7,6 +7,7 @@ Routes
 ``GET /api/state``                model name, mode (``model`` or ``open``), results so far, settings
 ``POST /api/generate``            ``{"prompt", "image" (data URI or null), "max_new_tokens"}`` -> a job
 ``POST /api/explain``             ``{"trace", "position", "layer"}`` -> a job
+``POST /api/explain-all``         ``{"trace", "layer"}`` -> a job explaining every generated token (chains too)
 ``GET /api/jobs/{id}``            the job's state, stage and counts; ``result`` when done
 ``GET /api/results/{id}``         the page's JSON of one explanation (:mod:`whytoken.viewer.payload`)
 ``GET /api/results/{id}/{file}``  downloads: explanation.json, graph.json, graph.graphml, report.html
@@ -93,6 +94,12 @@ def create_app(session: ViewerSession) -> Any:
         job = session.explain(str(data.get("trace", "")), position, None if layer in (None, "") else int(layer))
         return JSONResponse(job.to_json())
 
+    async def explain_all(request: Request) -> Response:
+        data = await body(request)
+        layer = data.get("layer")
+        job = session.explain_all(str(data.get("trace", "")), None if layer in (None, "") else int(layer))
+        return JSONResponse(job.to_json())
+
     async def job(request: Request) -> Response:
         return JSONResponse(session.jobs.get(request.path_params["job_id"]).to_json())
 
@@ -116,6 +123,7 @@ def create_app(session: ViewerSession) -> Any:
         Route("/api/state", guarded(state)),
         Route("/api/generate", guarded(generate), methods=["POST"]),
         Route("/api/explain", guarded(explain), methods=["POST"]),
+        Route("/api/explain-all", guarded(explain_all), methods=["POST"]),
         Route("/api/jobs/{job_id}", guarded(job)),
         Route("/api/results/{result_id}", guarded(result)),
         Route("/api/results/{result_id}/{name}", guarded(download)),

@@ -188,6 +188,37 @@ class ViewerSession:
 
         return self.jobs.submit("explain", work)
 
+    def explain_all(self, trace_id: str, layer: int | None = None) -> Any:
+        """Queue ``explain(trace, "all")``: every generated token, the chains between them.
+
+        The job's result is ``{"tokens": [{"position", "text", "status", "result"}], "chains": [[source,
+        target], ...], "skipped": [[position, why], ...]}``; each token's result is in the store, so the
+        page steps through them without recomputing.
+        """
+        adapter = self._need_model()
+        trace = self.trace(trace_id)
+        chosen = int(layer) if layer is not None else max(int(x) for x in trace.layers)
+
+        def work(progress: Any) -> dict[str, Any]:
+            from whytoken.query import explain
+
+            def report(stage: str, done: int, total: int) -> None:
+                progress(f"every token: {stage}", done, total)
+
+            answer = explain(trace, "all", layer=chosen, model=adapter, progress=report, **self.settings)
+            explanations = getattr(answer, "explanations", (answer,))
+            tokens = []
+            for e in explanations:
+                title = f"why {e.target.text!r} (position {e.target.position}, layer {e.provenance.get('layer')})"
+                rid = self.store.add(e, title, image=self._trace_images.get(trace_id),
+                                     layers=tuple(sorted(int(x) for x in trace.layers)), trace_id=trace_id).id
+                tokens.append({"position": e.target.position, "text": e.target.text, "status": e.status,
+                               "result": rid})
+            return {"tokens": tokens, "chains": [list(c) for c in getattr(answer, "chains", ())],
+                    "skipped": [[int(p), str(why)] for p, why in getattr(answer, "skipped", ())]}
+
+        return self.jobs.submit("explain-all", work)
+
 
 def _kind(position: Any) -> str:
     kind = getattr(position, "kind", "")

@@ -53,6 +53,8 @@
         max_new_tokens: Number($("max-new").value), chat_template: $("chat-template").checked ? null : false});
       const out = await runJob(job);
       state.trace = out.trace; state.layers = out.layers;
+      for (const k of Object.keys(answered)) delete answered[k];
+      $("chains").textContent = "";
       renderGenerated(out.generated);
     } catch (err) { showError(err); }
     $("generate").disabled = false;
@@ -73,10 +75,42 @@
     $("tokens-card").hidden = false;
   }
 
+  // every token at once: each token's result is stored; clicking a token then shows it without recomputing
+  const answered = {};
+  $("explain-all").addEventListener("click", async () => {
+    showError(null);
+    $("explain-all").disabled = true;
+    try {
+      const out = await runJob(await api("/api/explain-all", {trace: state.trace, layer: null}));
+      for (const t of out.tokens) answered[t.position] = t;
+      document.querySelectorAll(".gen-token").forEach((b) => {
+        const t = answered[Number(b.dataset.position)];
+        b.dataset.status = t ? t.status : "skipped";
+        b.title = t ? `${t.status}: click to show` : (out.skipped.find((s) => s[0] === Number(b.dataset.position)) || [0, "not explained"])[1];
+      });
+      const label = (p) => { const b = document.querySelector(`.gen-token[data-position="${p}"]`); return b ? b.textContent : `@${p}`; };
+      $("chains").textContent = out.chains.length
+        ? "Chains: " + out.chains.map(([s, t]) => `'${label(s)}' → '${label(t)}'`).join(", ") + " (the first token is in the second's explaining set)"
+        : "No token's explanation runs through an earlier generated token.";
+      state.chains = out.chains;
+      if (out.tokens.length) { state.position = out.tokens[0].position; markSelected(); await showResult(out.tokens[0].result); }
+    } catch (err) { showError(err); }
+    $("explain-all").disabled = false;
+  });
+
+  function markSelected() {
+    document.querySelectorAll(".gen-token").forEach((b) => b.classList.toggle("selected", Number(b.dataset.position) === state.position));
+  }
+
   async function explain(position, layer) {
+    if (layer === null && answered[position] && answered[position].result) {
+      state.position = position; markSelected(); showError(null);
+      try { await showResult(answered[position].result); } catch (err) { showError(err); }
+      return;
+    }
     showError(null);
     state.position = position;
-    document.querySelectorAll(".gen-token").forEach((b) => b.classList.toggle("selected", Number(b.dataset.position) === position));
+    markSelected();
     try {
       const job = await api("/api/explain", {trace: state.trace, position, layer});
       const rid = await runJob(job);
@@ -109,6 +143,8 @@
         ` <span class="muted">(p = ${a.new_prob_text}; ${esc(r.target.label)} falls from ${r.target.prob_text} to ${a.after_text}, effect ${a.effect_text})</span></p>`;
     }
     html += `<div>${esc(r.message)}</div>`;
+    const via = (state.chains || []).filter(([src, dst]) => dst === r.target.position).map(([src]) => src);
+    if (via.length) html += `<div class="muted">Runs through the generated token(s) at ${via.map((p) => "@" + p).join(", ")}: click them to see their own explanation.</div>`;
     for (const h of r.hints) html += `<div class="muted">Try <code>--${esc(h.parameter.replace(/_/g, "-"))} ${esc(h.value)}</code> (Python <code>${esc(h.parameter)}=${esc(JSON.stringify(h.value))}</code>)${h.reason ? ": " + esc(h.reason) : ""}</div>`;
     const s = r.search;
     html += `<div class="muted">${s.passes}${s.max_passes ? " / " + s.max_passes : ""} forward passes (exhaustive: ${s.exhaustive}) · ${r.seconds} s · layer ${r.layer} · ${r.heads.length} head(s)</div>`;
