@@ -139,3 +139,15 @@ def test_token_label():
 def test_notes_are_shown_escaped(text_explanation):
     html = render_report(text_explanation, notes={"ground truth": "word <circle>"})
     assert "<dt>ground truth</dt><dd>word &lt;circle&gt;</dd>" in html
+
+
+def test_answer_report_steps_through_the_tokens(image_explanation):
+    """With the whole answer, each token's report links to the others and states the chains."""
+    from whytoken.query import AnswerExplanation
+
+    answer = AnswerExplanation(explanations=(image_explanation,), chains=((4, image_explanation.target.position),),
+                               skipped=((99, "end-of-sequence token '</s>'"),))
+    html = render_report(image_explanation, answer=answer, link="../token-{position}/report.html")
+    assert "Answer, token by token" in html and 'class="tok step current"' in html
+    assert "end-of-sequence token" in html and "runs through the generated token(s)" in html
+    assert render_report(image_explanation).count("token by token") == 0

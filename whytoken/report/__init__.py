@@ -65,7 +65,8 @@ def _environment() -> Any:
 
 
 def render_report(explanation: Any, image: Any | None = None, notes: Mapping[str, str] | None = None,
-                  baselines: Mapping[str, Mapping[int, float]] | None = None) -> str:
+                  baselines: Mapping[str, Mapping[int, float]] | None = None, answer: Any | None = None,
+                  link: str = "../token-{position}/report.html") -> str:
     """The report as one self-contained HTML string.
 
     Parameters
@@ -78,6 +79,13 @@ def render_report(explanation: Any, image: Any | None = None, notes: Mapping[str
         Extra lines shown under the prompt, e.g. ``{"ground truth": "patch 1,2 and 'cross'"}``.
     baselines : mapping of str to (mapping of position to float), optional
         Baseline scores per patch (e.g. ``{"rollout": {...}, "relevancy": {...}}``), drawn as heatmaps.
+    answer : AnswerExplanation, optional
+        The whole answer this explanation belongs to (``explain(trace, "all")``): the page then shows every
+        generated token, each a link to its own report (``link`` formatted with its position), and the
+        chains through earlier generated tokens, so a reader steps through the answer token by token.
+    link : str
+        Where the report of the token at ``{position}`` lives, relative to this one (the layout that
+        ``whytoken explain --target all`` writes: one ``token-<position>/`` folder per token).
 
     Returns
     -------
@@ -86,19 +94,22 @@ def render_report(explanation: Any, image: Any | None = None, notes: Mapping[str
     """
     from whytoken.report.context import report_context
 
+    from whytoken.report.context import answer_steps
+
     return _environment().get_template("report.html.j2").render(
-        **report_context(explanation, image, notes, baselines))
+        **report_context(explanation, image, notes, baselines), steps=answer_steps(explanation, answer, link))
 
 
 def write_report(explanation: Any, path: str | Path, image: Any | None = None,
                  notes: Mapping[str, str] | None = None,
-                 baselines: Mapping[str, Mapping[int, float]] | None = None) -> Path:
-    """Render the report and write it atomically to ``path`` (folders created); returns the path."""
+                 baselines: Mapping[str, Mapping[int, float]] | None = None, answer: Any | None = None,
+                 link: str = "../token-{position}/report.html") -> Path:
+    """Render the report (see :func:`render_report`) and write it atomically to ``path``; returns the path."""
     from whytoken.files import atomic_write_text, ensure_directory
 
     path = Path(path)
     ensure_directory(path.parent)
-    atomic_write_text(path, render_report(explanation, image=image, notes=notes, baselines=baselines),
-                      what="report")
+    atomic_write_text(path, render_report(explanation, image=image, notes=notes, baselines=baselines,
+                                          answer=answer, link=link), what="report")
     logger.info("wrote report to %s", path)
     return path

@@ -26,7 +26,7 @@ from whytoken.report.labels import (
 )
 from whytoken.report.sets import set_views
 
-__all__ = ["report_context", "mean_attention", "patch_cells", "hint_text", "MAX_TEXT_BARS", "MAX_CANDIDATES_SHOWN"]
+__all__ = ["report_context", "answer_steps", "mean_attention", "patch_cells", "hint_text", "MAX_TEXT_BARS", "MAX_CANDIDATES_SHOWN"]
 
 #: Text tokens drawn in the attention chart (the strongest are kept, the rest counted).
 MAX_TEXT_BARS = 40
@@ -104,6 +104,26 @@ def _map_panels(e: Any, cells: dict, image_ref: str | None, image_size: tuple[in
             "colorbar": None,
         })
     return panels
+
+
+def answer_steps(explanation: Any, answer: Any | None, link: str) -> dict[str, Any] | None:
+    """The answer's tokens for the step-through strip: text, status, link, which is this page, the chains."""
+    if answer is None:
+        return None
+    here = explanation.target.position
+    explained = {e.target.position: e for e in getattr(answer, "explanations", ())}
+    skipped = {int(p): str(why) for p, why in getattr(answer, "skipped", ())}
+    tokens = []
+    for position in sorted(set(explained) | set(skipped)):
+        e = explained.get(position)
+        tokens.append({"position": position, "label": token_label(e.target.text) if e else f"@{position}",
+                       "status": e.status if e else "skipped", "why": skipped.get(position, ""),
+                       "href": None if e is None or position == here else link.format(position=position),
+                       "current": position == here})
+    labels = {t["position"]: t["label"] for t in tokens}
+    chains = [(labels.get(s, f"@{s}"), labels.get(t, f"@{t}")) for s, t in getattr(answer, "chains", ())]
+    via = [labels.get(s, f"@{s}") for s, t in getattr(answer, "chains", ()) if t == here]
+    return {"tokens": tokens, "chains": chains, "via": via}
 
 
 def _search_facts(search: Any, passes_by_stage: Mapping[str, int]) -> list[tuple[str, str]]:
