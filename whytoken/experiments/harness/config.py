@@ -265,6 +265,9 @@ class ExperimentConfig:
             source=source,
         )
         config.settings()  # validates every method/parameter combination
+        from whytoken.experiments.harness.validation import validate_config
+
+        validate_config(config)  # registries, files, cross-key limits
         return config
 
     # ------------------------------------------------------------------ grid
