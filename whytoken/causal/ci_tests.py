@@ -6,7 +6,8 @@ cond)`` returns a :class:`~whytoken.causal.base.CIResult` and every tested
 
 :class:`DSeparationOracle` answers from a known DAG (some of whose nodes may be
 latent) by d-separation; learners run with it must recover the true PAG, which
-is what the oracle tests check.
+is what the oracle tests check. It lives in :mod:`whytoken.causal.oracle` and
+is re-exported here.
 
 :class:`PartialCorrelationTest` reads one attention head as evidence. From the
 ``n x n`` attention matrix ``A`` (row ``i``: how token ``i`` spreads its
@@ -45,7 +46,6 @@ from __future__ import annotations
 import logging
 from typing import Any, Hashable, Iterable, Sequence
 
-import networkx as nx
 import numpy as np
 from scipy.special import erfc, erfcinv
 
@@ -642,149 +642,5 @@ def _partial_corr_inverse(r: np.ndarray, xs: np.ndarray, ys: np.ndarray, zs: np.
     return np.clip(out, -1.0, 1.0)
 
 
-class DSeparationOracle:
-    """A perfect CI test: d-separation in a known DAG with latent nodes.
-
-    Parameters
-    ----------
-    dag : networkx.DiGraph
-        The true causal DAG over observed and latent nodes.
-    observed : iterable of hashable, optional
-        The observed nodes (default: all). Only these can be tested; the
-        others are latent.
-
-    Attributes
-    ----------
-    n_tests : int
-        Calls to :meth:`test` so far.
-
-    Examples
-    --------
-    >>> import networkx as nx
-    >>> dag = nx.DiGraph([("L", "a"), ("L", "b"), ("a", "c")])
-    >>> oracle = DSeparationOracle(dag, observed=["a", "b", "c"])
-    >>> oracle.test("a", "b").independent        # confounded by latent L
-    False
-    >>> oracle.test("b", "c", ["a"]).independent
-    True
-    >>> oracle.n_tests
-    2
-    """
-
-    def __init__(self, dag: Any, observed: Iterable[Hashable] | None = None) -> None:
-        if not isinstance(dag, nx.DiGraph) or not nx.is_directed_acyclic_graph(dag):
-            raise InvalidParameterError(
-                f"dag must be an acyclic networkx.DiGraph, got {type(dag).__name__}"
-                + (" with a directed cycle" if isinstance(dag, nx.DiGraph) else "")
-                + "; build the true causal graph with networkx.DiGraph(edges)"
-            )
-        self._dag = dag.copy()
-        observed_list = list(dag.nodes) if observed is None else list(observed)
-        unknown = [n for n in observed_list if n not in dag]
-        if unknown:
-            raise NodeNotFoundError(f"observed node(s) {unknown[:10]} are not in the DAG; pass nodes of `dag`")
-        self._observed = list(dict.fromkeys(observed_list))
-        self._observed_set = frozenset(self._observed)
-        self._order = {node: i for i, node in enumerate(self._observed)}
-        self._cache: dict[tuple[frozenset, frozenset], bool] = {}
-        # integer adjacency lists for a fast reachability ("Bayes-ball") d-separation check
-        self._id = {node: i for i, node in enumerate(self._dag.nodes)}
-        self._parents = [[self._id[p] for p in self._dag.predecessors(node)] for node in self._dag.nodes]
-        self._children = [[self._id[c] for c in self._dag.successors(node)] for node in self._dag.nodes]
-        self.n_tests = 0
-
-    @property
-    def nodes(self) -> list[Hashable]:
-        """The observed nodes."""
-        return list(self._observed)
-
-    @property
-    def dag(self) -> Any:
-        """A copy of the true DAG."""
-        return self._dag.copy()
-
-    @property
-    def latent(self) -> list[Hashable]:
-        """The latent (unobserved) nodes."""
-        return [n for n in self._dag.nodes if n not in self._observed_set]
-
-    def _check(self, *nodes: Hashable) -> None:
-        for node in nodes:
-            if node not in self._observed_set:
-                kind = "latent" if node in self._dag else "not in the DAG"
-                more = " ..." if len(self._observed) > 10 else ""
-                raise NodeNotFoundError(
-                    f"node {node!r} is {kind}; the oracle tests observed nodes only "
-                    f"({len(self._observed)} of them: {self._observed[:10]}{more})"
-                )
-
-    def is_independent(self, x: Hashable, y: Hashable, cond: Sequence[Hashable] = ()) -> bool:
-        """Whether ``x`` and ``y`` are d-separated by ``cond`` (does not count as a test)."""
-        cond = list(cond)
-        self._check(x, y, *cond)
-        if x == y:
-            raise InvalidParameterError(f"cannot test node {x!r} against itself; pass two distinct nodes")
-        if x in cond or y in cond:
-            raise InvalidParameterError(
-                f"the conditioning set {cond} contains a tested node ({x!r} or {y!r}); remove it from cond"
-            )
-        key = (frozenset((x, y)), frozenset(cond))
-        hit = self._cache.get(key)
-        if hit is None:
-            hit = not self._d_connected(self._id[x], self._id[y], {self._id[c] for c in cond})
-            self._cache[key] = hit
-        return hit
-
-    def _d_connected(self, x: int, y: int, cond: set[int]) -> bool:
-        """Reachability d-separation (Koller & Friedman, algorithm 3.1); agrees with ``nx.is_d_separator``."""
-        parents, children = self._parents, self._children
-        # cond and its ancestors: colliders there open the path
-        opened = set(cond)
-        stack = list(cond)
-        while stack:
-            for p in parents[stack.pop()]:
-                if p not in opened:
-                    opened.add(p)
-                    stack.append(p)
-        up, down = True, False  # arrived from a child / from a parent
-        visited: set[tuple[int, bool]] = set()
-        stack2 = [(x, up)]
-        while stack2:
-            v, direction = stack2.pop()
-            if (v, direction) in visited:
-                continue
-            visited.add((v, direction))
-            if v == y:
-                return True
-            if direction is up:
-                if v in cond:
-                    continue
-                stack2.extend((p, up) for p in parents[v])
-                stack2.extend((c, down) for c in children[v])
-            else:
-                if v not in cond:
-                    stack2.extend((c, down) for c in children[v])
-                if v in opened:
-                    stack2.extend((p, up) for p in parents[v])
-        return False
-
-    def test(self, x: Hashable, y: Hashable, cond: Sequence[Hashable] = ()) -> CIResult:
-        """Test ``x _||_ y | cond`` by d-separation in the DAG.
-
-        Raises
-        ------
-        NodeNotFoundError
-            If a node is latent or not in the DAG.
-        InvalidParameterError
-            If ``x == y`` or a tested node is in ``cond``.
-        """
-        independent = self.is_independent(x, y, cond)
-        self.n_tests += 1
-        return CIResult(
-            x=x,
-            y=y,
-            cond=tuple(sorted(cond, key=self._order.__getitem__)),
-            statistic=0.0 if independent else float("inf"),
-            p_value=1.0 if independent else 0.0,
-            independent=independent,
-        )
+# The oracle lives in its own module; it is re-exported here, where it was first defined.
+from whytoken.causal.oracle import DSeparationOracle  # noqa: E402
