@@ -21,9 +21,10 @@ from typing import Any, Callable, Mapping
 from whytoken.experiments.harness.config import ExperimentConfig, load_config
 from whytoken.experiments.harness.datasets import load_dataset
 from whytoken.experiments.harness.executors import get_executor
-from whytoken.experiments.harness.results import _expected_complete, read_rows
+from whytoken.experiments.harness.results import _expected_complete, append_rows, read_rows, repair_log
 from whytoken.experiments.harness.summary import write_summary
 from whytoken.experiments.harness.tasks import SampleTask, run_sample
+from whytoken.files import atomic_write_text, ensure_directory
 
 __all__ = ["RunSummary", "run_experiment"]
 
@@ -94,10 +95,12 @@ def run_experiment(
         config = load_config(config)
     if executor is not None:
         config = config.replace(executor={"name": executor} if isinstance(executor, str) else dict(executor))
-    out = config.output_dir(output)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-    results_path = out / "results.jsonl"
+    out = ensure_directory(config.output_dir(output), what="experiment output folder")
+    atomic_write_text(out / "config.json", json.dumps(config.to_dict(), indent=2, default=str) + "\n",
+                      what="run configuration")
+    results_path, errors_path = out / "results.jsonl", out / "errors.jsonl"
+    repair_log(results_path)
+    repair_log(errors_path)
     existing = read_rows(results_path)
     present = {r["row_id"] for r in existing if "row_id" in r}
     by_sample: dict[str, list[dict]] = {}
@@ -123,25 +126,23 @@ def run_experiment(
     if tasks:
         runner = get_executor(dict(config.executor))
         try:
-            with open(results_path, "a", encoding="utf-8") as results, \
-                    open(out / "errors.jsonl", "a", encoding="utf-8") as errors:
-                for _, result in runner.map_unordered(run_sample, tasks):
-                    for row in result.rows:
-                        if row["row_id"] in present:
-                            continue
-                        row["executor"] = runner.describe()
-                        results.write(json.dumps(row, default=str, allow_nan=False) + "\n")
-                        present.add(row["row_id"])
-                        n_new += 1
-                    results.flush()
-                    if result.error is not None or result.row_errors:
-                        n_errors += 1
-                        for error in ((result.error,) if result.error is not None else ()) + result.row_errors:
-                            errors.write(json.dumps(error, default=str) + "\n")
-                        errors.flush()
-                    done += 1
-                    if progress is not None:
-                        progress(done, len(tasks), result.sample_id)
+            for _, result in runner.map_unordered(run_sample, tasks):
+                new = []
+                for row in result.rows:
+                    if row["row_id"] in present:
+                        continue
+                    row["executor"] = runner.describe()
+                    new.append(row)
+                    present.add(row["row_id"])
+                append_rows(results_path, new)  # a sample's rows: all or nothing
+                n_new += len(new)
+                if result.error is not None or result.row_errors:
+                    n_errors += 1
+                    append_rows(errors_path, ((result.error,) if result.error is not None else ()) + result.row_errors,
+                                allow_nan=True)
+                done += 1
+                if progress is not None:
+                    progress(done, len(tasks), result.sample_id)
         finally:
             runner.close()
     files: tuple[Path, ...] = ()

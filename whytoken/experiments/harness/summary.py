@@ -25,6 +25,7 @@ import numpy as np
 
 from whytoken.errors import WhytokenError
 from whytoken.experiments.metrics import describe_flip_sizes
+from whytoken.files import atomic_open, atomic_write_text
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -263,7 +264,7 @@ def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
     out = Path(out)
     lines = summarize_rows(rows, max_k)
     csv_path = out / "summary.csv"
-    with open(csv_path, "w", newline="", encoding="utf-8") as handle:
+    with atomic_open(csv_path, "w", newline="", what="summary table") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(SUMMARY_COLUMNS) + ["method", "setting_key"], extrasaction="ignore")
         writer.writeheader()
         for line in lines:
@@ -271,8 +272,8 @@ def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
     k = max_k if max_k is not None else (rows[0].get("max_k") if rows else None)
     md_path = out / "summary.md"
     paired = paired_markdown(paired_comparison(rows, max_k=k))
-    md_path.write_text(summary_markdown(lines, k) + "\n" + (f"\nPer-sample comparison:\n\n{paired}\n" if paired else ""),
-                       encoding="utf-8")
+    atomic_write_text(md_path, summary_markdown(lines, k) + "\n"
+                      + (f"\nPer-sample comparison:\n\n{paired}\n" if paired else ""), what="summary")
     files = [csv_path, md_path]
     if plots:
         from whytoken.experiments.harness.plots import write_plots

@@ -99,9 +99,9 @@ PARAMETER_RULES: dict[str, Callable[[str, Any], None]] = {
     "learner": _optional(_registered("structure learner", _learners, "register_learner")),
     "criterion": _check_criterion,
     "intervention": _check_intervention,
-    "max_set_size": _integer(1),
-    "max_range": _integer(1),
-    "max_candidates": _integer(1),
+    "max_set_size": _optional(_integer(1)),  # None: the query's own limit
+    "max_range": _optional(_integer(1)),
+    "max_candidates": _optional(_integer(1)),
     "max_nodes": _optional(_integer(2)),
     "max_cond_size": _optional(_integer(0)),
 }
