@@ -199,23 +199,30 @@ def test_random_depends_on_the_seed(toy_trace):
 
 
 def test_whytoken_scores_put_the_explaining_set_first(toy_trace):
+    import numpy as np
+
+    from whytoken.experiments.baselines.base import predicting_row
+
     t = toy_trace.generated[0].position
     cands = candidate_positions(toy_trace, t)
     members = lambda *ps: SimpleNamespace(positions=ps)  # noqa: E731
     explanation = SimpleNamespace(
-        explaining_set=members(cands[3]), minimal_sets=(members(cands[3]), members(cands[0])),
+        explaining_set=members(cands[3]), explaining_sets=(members(cands[3]),), other_sets=(members(cands[0]),),
         best_head=SimpleNamespace(head=1, pds_depth={cands[2]: 1, cands[1]: 2}, n_ci_tests=5),
         heads=(SimpleNamespace(n_ci_tests=5),), verified=True, status="explained", timings={"total": 0.1},
-        search=SimpleNamespace(n_interventions=7, n_model_calls=2, exhaustive_interventions=40),
+        search=SimpleNamespace(passes_used=7, n_model_calls=2, exhaustive_passes=40, passes_by_stage={"singles": 7}),
         single_token_effects={})
     out = whytoken_scores(explanation, toy_trace, t, cands)
     ranking = rank_by_scores(cands, out["scores"])
-    assert ranking[:4] == (cands[3], cands[0], cands[2], cands[1])
+    # the explaining set, the other verified set, then the query's evidence order: head-mean attention
+    att = np.asarray(toy_trace.attentions[max(toy_trace.attentions)], dtype=float).mean(axis=0)[predicting_row(toy_trace, t)]
+    rest = sorted((c for c in cands if c not in (cands[3], cands[0])), key=lambda c: (-att[c], c))
+    assert ranking[:2] == (cands[3], cands[0]) and list(ranking[2:]) == rest[: len(ranking) - 2]
     assert out["explaining_set"] == (cands[3],) and out["forward_passes"] == 7
-    # tokens removed alone during the search come next, strongest measured effect first, before the PDS order
+    # tokens removed alone during the search come next, strongest measured effect first, before the rest
     explanation.single_token_effects = {cands[1]: 0.6, cands[4]: 0.2}
     ranking = rank_by_scores(cands, whytoken_scores(explanation, toy_trace, t, cands)["scores"])
-    assert ranking[:5] == (cands[3], cands[0], cands[1], cands[4], cands[2])
+    assert ranking[:4] == (cands[3], cands[0], cands[1], cands[4])
 
 
 def test_whytoken_method_runs_the_query_on_the_toy_model(toy_trace):

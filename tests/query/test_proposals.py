@@ -7,7 +7,7 @@ import pytest
 from whytoken.errors import DuplicateRegistrationError, UnknownProposerError
 from whytoken.query import Proposal, Proposer, get_proposer, list_proposers, register_proposer
 from whytoken.query.graphs import TokenEvidence
-from whytoken.query.proposals import ProposalContext
+from whytoken.query.proposals import _PROPOSERS, ProposalContext
 from whytoken.query.records import TokenInfo
 
 GRID = 6
@@ -73,6 +73,10 @@ def test_registry():
         def propose(self, ctx):
             return [Proposal(self.name, tuple(ctx.pool))]
 
-    assert get_proposer("test-everything").propose(context([]))[0].source == "test-everything"
-    with pytest.raises(DuplicateRegistrationError):
-        register_proposer("test-everything")(type("Other", (Proposer,), {"propose": lambda self, ctx: []}))
+    try:
+        assert get_proposer("test-everything").propose(context([]))[0].source == "test-everything"
+        with pytest.raises(DuplicateRegistrationError):
+            register_proposer("test-everything")(type("Other", (Proposer,), {"propose": lambda self, ctx: []}))
+    finally:
+        _PROPOSERS.unregister("test-everything")
+    assert "test-everything" not in list_proposers()

@@ -26,9 +26,11 @@ sends to the model. Policies register by name (:func:`register_policy`) and
     5. *pairs* (the smallest set found has more than two members, or none was
        found): pairs among the ``pair_tokens`` tokens whose single removal had the
        largest measured effect.
-    6. *minimality*: when the smallest set found has 2 or 3 members and every
-       smaller subset of the pool fits in the remaining budget, they are all
-       checked, so that a set can be called globally minimal.
+    6. *minimality*: when what remains of an exhaustive search up to the smallest
+       size found is at most ``completion`` of a whole one, it is finished (every
+       set of that size is then listed); otherwise, when the smallest set has 2 or
+       3 members and every smaller subset fits in the budget, those are checked.
+       Either way a set can then be called globally minimal.
 ``exhaustive`` (:class:`ExhaustiveSearch`)
     Every subset of size 1, 2, ... up to ``max_size`` (evidence order within a
     size) until a size has a set that changes the target: the ground truth for
@@ -213,11 +215,15 @@ class GraphGuidedSearch(SearchPolicy):
         Stop the group stage after this many distinct verified sets.
     minimality : bool
         Run the minimality stage.
+    completion : float
+        Finish the exhaustive search up to the smallest size found when what is left of it is at most
+        this fraction of a whole exhaustive search (then every set of that size is found and the
+        smallest is proven minimal); 0 never finishes it.
     """
 
     def __init__(self, patience: int = 4, singles_share: float = 0.35, pair_tokens: int = 6,
                  proposers: Sequence[str] = ("effect", "regions", "words", "neighbourhood"),
-                 max_groups: int = 1, minimality: bool = True) -> None:
+                 max_groups: int = 1, minimality: bool = True, completion: float = 0.5) -> None:
         self.patience = _positive("patience", patience)
         if not isinstance(singles_share, (int, float)) or not 0.0 < float(singles_share) <= 1.0:
             raise InvalidParameterError(f"singles_share must be in (0, 1], got {singles_share!r}")
@@ -228,6 +234,9 @@ class GraphGuidedSearch(SearchPolicy):
             get_proposer(name)  # unknown names fail now, not mid-search
         self.max_groups = _positive("max_groups", max_groups)
         self.minimality = bool(minimality)
+        if not isinstance(completion, (int, float)) or not 0.0 <= float(completion) <= 1.0:
+            raise InvalidParameterError(f"completion must be in [0, 1], got {completion!r}")
+        self.completion = float(completion)
 
     # ------------------------------------------------------------------ stages
     def search(self, ctx: SearchContext) -> SearchResult:
@@ -244,7 +253,10 @@ class GraphGuidedSearch(SearchPolicy):
                 found = found + self._pairs(ctx)
         if self.minimality and found:
             found = found + self._minimality(ctx, min(len(f.positions) for f in found))
-        return SearchResult(tuple(found), pool_changes, "budget" if v.exhausted else "done")
+        unique = {}
+        for f in found:
+            unique.setdefault(f.positions, f)
+        return SearchResult(tuple(unique.values()), pool_changes, "budget" if v.exhausted else "done")
 
     def _singles(self, ctx: SearchContext) -> list[FoundSet]:
         v, ev = ctx.verifier, ctx.evidence
@@ -311,19 +323,25 @@ class GraphGuidedSearch(SearchPolicy):
 
     def _minimality(self, ctx: SearchContext, smallest: int) -> list[FoundSet]:
         v, n = ctx.verifier, len(ctx.pool)
-        if smallest < 2 or smallest > 3:
+        ranked = ctx.evidence.ranked(ctx.pool)
+        # finish the exhaustive search up to the size found when the rest of it is cheap
+        unknown = sum(math.comb(n, k) - v.n_known(k) for k in range(1, smallest + 1))
+        if 0 < unknown <= min(self.completion * exhaustive_passes(n, smallest), v.remaining):
+            sizes = range(1, smallest + 1)
+        elif 2 <= smallest <= 3:  # prove that nothing smaller changes the target, if affordable
+            unknown = sum(math.comb(n, k) - v.n_known(k) for k in range(1, smallest))
+            if not 0 < unknown <= v.remaining:
+                return []
+            sizes = range(1, smallest)
+        else:
             return []
-        todo = [(p,) for p in ctx.evidence.ranked(ctx.pool) if not v.is_known((p,))]
-        if smallest == 3:
-            ranked = ctx.evidence.ranked(ctx.pool)
-            todo += [pair for pair in itertools.combinations(ranked, 2) if not v.is_known(pair)]
-        if not todo or len(todo) > v.remaining:
-            return []
-        changed = {tuple(sorted(s)) for s, o in zip(todo, v.check_many(todo, "minimality")) if o is not None and o.changed}
-        singles = {s[0] for s in changed if len(s) == 1}
-        # a pair is irreducible only when neither of its members changes the target alone
+        todo = [s for k in sizes for s in itertools.combinations(ranked, k) if not v.is_known(s)]
+        outcomes = v.check_many(todo, "minimality")
+        changed = {tuple(sorted(s)) for s, o in zip(todo, outcomes) if o is not None and o.changed}
+        changed |= {c.positions for c in v.checks if c.changed and len(c.positions) < smallest}
+        # a set is irreducible when no subset one smaller changes the target (all of them were checked)
         return [FoundSet(s, "minimality", True) for s in sorted(changed, key=lambda s: (len(s), s))
-                if len(s) == 1 or not singles & set(s)]
+                if not any(tuple(x for x in s if x != m) in changed for m in s)]
 
 
 @register_policy("exhaustive")
