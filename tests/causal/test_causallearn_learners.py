@@ -268,14 +268,13 @@ def test_learners_follow_the_tests_decision_not_its_p_value():
 
 
 def test_causal_learn_prints_nothing(capsys, caplog):
-    # FCI prints every visible directed edge (here c --> d) from its edge colouring
+    # causal-learn prints in places (FCI's edge colouring, no longer called); what it prints goes to the log
     dag = nx.DiGraph([("a", "c"), ("b", "c"), ("c", "d")])
     with caplog.at_level(logging.DEBUG, logger="whytoken.causal.causallearn_learners"):
         learn_pag(oracle_for(dag, list(dag)), list(dag), method="fci")
         learn_pag(oracle_for(dag, list(dag)), list(dag), method="pc")
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""
-    assert any("printed" in record.getMessage() for record in caplog.records)
 
 
 @pytest.mark.parametrize("method", ["fci", "pc"])
@@ -319,41 +318,54 @@ def test_fci_with_whytoken_dseparation_oracle():
 
 
 # ---------------------------------------------------------------- against the reference PAG (whytoken.causal.reference)
-@pytest.mark.slow
-def test_fci_matches_the_true_pag_up_to_known_tail_errors():
-    """causal-learn's FCI vs the true PAG over 60 random latent DAGs with a perfect oracle.
+def test_fci_five_node_example_is_all_circles():
+    """Issue 16: causal-learn's own FCI always runs R5-R7 and returned ``0 --- 1`` etc. here; no latents, no
+    selection bias, so the true PAG is all ``o-o``."""
+    from whytoken.causal import DSeparationOracle
+    from whytoken.causal.reference import true_pag
 
-    Skeleton and arrowheads always match. Tails do not always: causal-learn
-    0.1.4.8's rule R10 looks for semi-directed paths that may run back through
-    the edge's own endpoint and need not be uncovered, so it sometimes turns
-    ``a o-> c`` into ``a --> c`` where the equivalence class has a circle
-    (checked by brute-force enumeration for small cases; ~3-4% of graphs),
-    and a wrong tail can cascade. Measured here: 11 of 300 graphs differ,
-    every difference a tail/circle swap.
-    """
+    dag = nx.DiGraph([(0, 1), (0, 2), (1, 2), (1, 3), (1, 4), (2, 3), (3, 4)])
+    learned = learn_pag(DSeparationOracle(dag, range(5)), nodes=range(5), method="fci").pag
+    assert learned == true_pag(dag, list(range(5)))
+    assert {(e.at_u, e.at_v) for e in learned.edges()} == {(Mark.CIRCLE, Mark.CIRCLE)}
+
+
+@pytest.mark.slow
+def test_fci_recovers_the_true_pag():
+    """FCI's skeleton and separating sets, oriented by whytoken's R0-R4 and R8-R10, give the true PAG exactly on
+    120 random latent DAGs (causal-learn's own orientation got 11 of 300 wrong: its R10, and R5-R7 always on)."""
     reference = pytest.importorskip("whytoken.causal.reference")
     ci_tests = pytest.importorskip("whytoken.causal.ci_tests")
-    differing = 0
-    for seed in range(60):
-        dag, observed = reference.random_latent_dag(5 + seed % 8, seed=seed)
-        truth = reference.true_pag(dag, observed)
+    for seed in range(120):
+        dag, observed = reference.random_latent_dag(5 + seed % 10, seed=seed)
         learned = learn_pag(ci_tests.DSeparationOracle(dag, observed), observed, method="fci").pag
-        assert adjacent_pairs(learned) == adjacent_pairs(truth), seed
-        for edge in truth.edges():
-            for u, v in ((edge.u, edge.v), (edge.v, edge.u)):
-                assert (learned.mark(u, v) is Mark.ARROW) == (truth.mark(u, v) is Mark.ARROW), (seed, u, v)
-        differing += learned != truth
-    assert differing <= 6, f"{differing} of 60 graphs differ from the true PAG; expected a few percent"
+        assert learned == reference.true_pag(dag, observed), seed
 
 
-@pytest.mark.xfail(reason="causal-learn 0.1.4.8 FCI rule R10 over-orients 3 o-> 4 as 3 --> 4 (see above)", strict=False)
 def test_fci_rule_r10_known_case():
+    """The graph where causal-learn's R10 over-orients ``3 o-> 4`` as ``3 --> 4``."""
     reference = pytest.importorskip("whytoken.causal.reference")
     ci_tests = pytest.importorskip("whytoken.causal.ci_tests")
     dag, observed = reference.random_latent_dag(7, seed=90)
     learned = learn_pag(ci_tests.DSeparationOracle(dag, observed), observed, method="fci").pag
     assert learned.mark(4, 3) is Mark.CIRCLE  # the class has 3 o-> 4 (brute-force enumeration agrees)
     assert learned == reference.true_pag(dag, observed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["asia", "sachs", "child", "insurance", "alarm"])
+@pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2])
+def test_fci_is_exact_on_bnlearn_networks(name, fraction):
+    """Real network structures with latent confounders (issue 16: sachs was exact on 3 of 7 configurations,
+    child on 5 of 7). water and hailfinder are left out: causal-learn's unbounded possible-d-sep stage takes
+    minutes there."""
+    from whytoken.causal import DSeparationOracle
+    from whytoken.causal.networks import latent_network
+    from whytoken.causal.reference import true_pag
+
+    dag, observed = latent_network(name, fraction, seed=0)
+    learned = learn_pag(DSeparationOracle(dag, observed), observed, method="fci").pag
+    assert learned == true_pag(dag, observed)
 
 
 @pytest.mark.parametrize("seed", range(8))

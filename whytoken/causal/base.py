@@ -19,10 +19,11 @@ True
 from __future__ import annotations
 
 import abc
+import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
-from whytoken.errors import InvalidOrderError, NodeNotFoundError, UnknownLearnerError
+from whytoken.errors import InvalidOrderError, InvalidParameterError, NodeNotFoundError, UnknownLearnerError
 from whytoken.graphs import PAG
 from whytoken.registry import Registry
 
@@ -204,6 +205,9 @@ def get_learner(name: str, **params: Any) -> Learner:
     ------
     UnknownLearnerError
         If no learner has that name; the message lists the known ones.
+    InvalidParameterError
+        If ``params`` names a parameter the learner does not take; the
+        message lists the ones it accepts.
 
     Examples
     --------
@@ -211,7 +215,15 @@ def get_learner(name: str, **params: Any) -> Learner:
     'icd'
     """
     _load_builtin_learners()
-    return _LEARNERS.get(name)(**params)
+    cls = _LEARNERS.get(name)
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise InvalidParameterError(
+            f"learner {name!r} has no parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"it accepts {', '.join(accepted) or 'none'}"
+        )
+    return cls(**params)
 
 
 def check_order(nodes: Sequence[Hashable], order: Sequence[Hashable]) -> list[Hashable]:
@@ -272,6 +284,16 @@ def learn_pag(
     Returns
     -------
     LearnResult
+
+    Raises
+    ------
+    NodeNotFoundError, InvalidOrderError
+        For nodes the test does not know, or an order that is not a permutation of ``nodes``.
+    UnknownLearnerError, InvalidParameterError
+        For an unknown ``method`` or a parameter the learner does not take.
+    InvalidAttentionError
+        When the CI test refuses the nodes as degenerate (see
+        :meth:`~whytoken.causal.ci_tests.PartialCorrelationTest.check_learnable`).
     """
     nodes = list(nodes)
     known = set(ci_test.nodes)
@@ -284,4 +306,7 @@ def learn_pag(
     if order is not None:
         order = check_order(nodes, order)
     learner = get_learner(method, max_cond_size=max_cond_size, **params)
+    check = getattr(ci_test, "check_learnable", None)
+    if callable(check):  # e.g. a degenerate attention head, on which no search ends
+        check(nodes)
     return learner.learn(ci_test, nodes, order=order)

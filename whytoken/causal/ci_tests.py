@@ -560,6 +560,54 @@ class PartialCorrelationTest:
             return np.empty(0, np.intp), np.empty(0, np.intp), np.empty(0)
         return np.concatenate(out_k), np.concatenate(out_z).astype(np.intp), np.concatenate(out_p)
 
+    def check_learnable(self, nodes: Iterable[Hashable] | None = None) -> None:
+        """Refuse a correlation over ``nodes`` on which structure learning cannot end: too many twin tokens.
+
+        Two tokens whose correlation is ``+-1`` (within the CI test's
+        degeneracy tolerance: ``1 - r^2 <= 1e-10``) are *twins*, e.g. two
+        identical attention rows: every partial correlation that conditions
+        on one of them, or tests them against each other, is undefined and
+        reported as dependent, so no test can ever remove their edges. A few
+        twins are harmless; a head where most pairs are twins (every row
+        equal, a rank-one matrix, every token attending only to the same
+        token) leaves a near-complete graph whose conditioning sets grow
+        combinatorially, and the search does not end. Learners call this
+        before learning (:func:`~whytoken.causal.base.learn_pag` does).
+
+        Raises
+        ------
+        InvalidAttentionError
+            If half or more of the pairs over ``nodes`` are twins; the
+            message says how many and how to fix it.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> A = np.full((4, 4), 0.25)                         # every row the same: rank one
+        >>> t = PartialCorrelationTest.from_attention(A, n_samples=64)
+        >>> t.check_learnable()
+        Traceback (most recent call last):
+        ...
+        whytoken.errors.InvalidAttentionError: the correlation is degenerate: 6 of 6 pairs of tokens ...
+        """
+        idx = np.arange(self._r.shape[0]) if nodes is None else self.index_of(nodes)
+        if idx.size < 2:
+            return
+        sub = self._r[np.ix_(idx, idx)]
+        twins = (1.0 - sub * sub) <= _DEGENERATE_VARIANCE
+        np.fill_diagonal(twins, False)
+        n_twins = int(np.count_nonzero(np.triu(twins, 1)))
+        n_pairs = idx.size * (idx.size - 1) // 2
+        if 2 * n_twins >= n_pairs:
+            rank = int(np.linalg.matrix_rank(sub, tol=1e-8))
+            raise InvalidAttentionError(
+                f"the correlation is degenerate: {n_twins} of {n_pairs} pairs of tokens have correlation +-1 (the "
+                f"matrix has rank {rank} of {idx.size}; e.g. every attention row is the same, or all mass sits on one "
+                "token), so their partial correlations are undefined, every test says 'dependent' and structure "
+                "learning would not end; skip this head (it carries no conditional-independence evidence) or learn "
+                "over tokens whose attention rows differ"
+            )
+
     # ------------------------------------------------------------------ internals
     def _positions(
         self, x: Hashable, y: Hashable, cond: Sequence[Hashable]
