@@ -9,7 +9,8 @@ sends to the model. Policies register by name (:func:`register_policy`) and
        token that changes the target, the screen stops once ``patience`` tokens in
        a row do not; before one is found it covers the tokens with graph support
        (some head's PDS-tree holds them, or the predicting row attends to them more
-       than uniformly), up to ``singles_share`` of the budget. Never more passes than an
+       than uniformly), up to ``singles_share`` of the budget; if that covered at least
+       half the pool, the other half is checked too. Never more passes than an
        exhaustive search of single tokens.
     2. *pool* (no single found): remove every candidate at once (one pass). If even
        that leaves the target unchanged, no smaller removal is likely to change it
@@ -39,7 +40,7 @@ sends to the model. Policies register by name (:func:`register_policy`) and
 Examples
 --------
 >>> list_policies()
-['exhaustive', 'graph-guided']
+['exhaustive', 'graph-guided', 'greedy']
 >>> get_policy("graph-guided", patience=6).patience
 6
 """
@@ -280,6 +281,13 @@ class GraphGuidedSearch(SearchPolicy):
                 misses = 0
             elif hits:
                 misses += 1
+        rest = [p for p in order if not v.is_known((p,))]
+        if not hits and rest and len(rest) <= min(tested, v.remaining):
+            # the screen covered at least half the pool: finishing it costs less than growing groups and
+            # says for certain whether one token suffices
+            for p, outcome in zip(rest, v.check_many([(p,) for p in rest], "singles")):
+                if outcome is not None and outcome.changed:
+                    hits.append(FoundSet((p,), "singles", True))
         return hits
 
     def _pairs(self, ctx: SearchContext) -> list[FoundSet]:

@@ -3,7 +3,7 @@
 Lines starting with ``#`` are comments; an optional tab-separated expected
 answer follows the prompt. Options: ``path`` (a text file, relative to the
 configuration file) or ``name`` (a packaged list, see
-:func:`packaged_prompt_lists`; ``smollm2_50``: 50 factual completions), ``n``.
+:func:`packaged_prompt_lists`; ``smollm2_50``: 50 factual completions; ``smollm2_long``: 10 longer ones), ``n``.
 The packaged lists live in ``whytoken/experiments/prompts/``.
 
 Examples
@@ -32,7 +32,7 @@ def packaged_prompt_lists() -> list[str]:
     Examples
     --------
     >>> packaged_prompt_lists()
-    ['smollm2_50']
+    ['smollm2_50', 'smollm2_long']
     """
     return sorted(p.stem for p in _PROMPT_DIR.glob("*.txt"))
 
