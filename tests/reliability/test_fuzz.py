@@ -195,3 +195,44 @@ def test_explanation_documents(data, explanation_doc):
     doc = data.draw(damaged_json(explanation_doc))
     result = _valid_or_package_error(Explanation.from_json, doc)
     assert result is None or isinstance(result, Explanation)
+
+
+# ------------------------------------------------------------------ experiment configurations
+VALID_CONFIG = {
+    "name": "fuzz", "model": "toy", "seed": 1,
+    "dataset": {"kind": "world", "split": "test", "n": 4},
+    "methods": ["whytoken", {"name": "attention", "label": "att0", "heads": 0}, "rollout", "random"],
+    "metrics": ["flip", "deletion"], "targets": "first", "max_new_tokens": 2, "max_k": 5,
+    "intervention": "mask", "criterion": "top-token",
+    "sweep": [{"alpha": [0.01, 0.05]}, {"att0.layer": [-1, -2], "intervention": ["mask", "zero"]}],
+    "executor": {"name": "local", "workers": 1}, "threads": 1, "batch_size": 8,
+    "candidates": {"include_special": False}, "trace": {"chat_template": False},
+}
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_experiment_config_documents(data):
+    from whytoken.experiments.harness.config import ExperimentConfig
+
+    doc = data.draw(damaged_json(VALID_CONFIG))
+    result = _valid_or_package_error(ExperimentConfig.from_dict, doc)
+    assert result is None or isinstance(result, ExperimentConfig)
+
+
+@EXAMPLES
+@given(data=st.data())
+def test_experiment_config_files(data, tmp_path_factory):
+    import yaml
+
+    from whytoken.experiments.harness.config import ExperimentConfig, load_config
+
+    folder = tmp_path_factory.mktemp("c")
+    good = yaml.safe_dump(VALID_CONFIG).encode()
+    suffix = data.draw(st.sampled_from([".yaml", ".toml"]))
+    if suffix == ".toml":
+        good = b'name = "fuzz"\nmodel = "toy"\nmethods = ["random", "attention"]\n[dataset]\nkind = "world"\nn = 3\n'
+    path = folder / f"run{suffix}"
+    path.write_bytes(data.draw(damaged_bytes(good)))
+    result = _valid_or_package_error(load_config, path)
+    assert result is None or isinstance(result, ExperimentConfig)

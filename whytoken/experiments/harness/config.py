@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from whytoken.errors import ConfigError, RegistryError
+from whytoken.errors import ConfigError, RegistryError, WhytokenError
 from whytoken.experiments.harness.sweeps import (
     MethodSpec,
     Setting,
@@ -74,12 +74,15 @@ from whytoken.experiments.harness.sweeps import (
     parse_sweep,
 )
 
-__all__ = ["KNOWN_KEYS", "KNOWN_METRICS", "ExperimentConfig", "load_config"]
+__all__ = ["KNOWN_KEYS", "KNOWN_METRICS", "DEFAULT_METRICS", "ExperimentConfig", "load_config"]
 
 logger = logging.getLogger(__name__)
 
-#: Metrics a run can compute.
-KNOWN_METRICS: tuple[str, ...] = ("flip", "deletion", "insertion", "ground_truth", "cost")
+#: Metrics a run can compute (``modality``: two extra passes per answer, see
+#: :mod:`whytoken.experiments.metrics.modality`).
+KNOWN_METRICS: tuple[str, ...] = ("flip", "deletion", "insertion", "ground_truth", "cost", "modality")
+#: Metrics of a configuration that lists none.
+DEFAULT_METRICS: tuple[str, ...] = ("flip", "deletion", "insertion", "ground_truth", "cost")
 #: Top-level keys of a configuration and a one-line description each.
 KNOWN_KEYS: dict[str, str] = {
     "name": "run name",
@@ -125,7 +128,7 @@ class ExperimentConfig:
     model: Mapping[str, Any]
     dataset: Mapping[str, Any]
     methods: tuple[MethodSpec, ...]
-    metrics: tuple[str, ...] = KNOWN_METRICS
+    metrics: tuple[str, ...] = DEFAULT_METRICS
     targets: Any = "first"
     max_new_tokens: int = 4
     max_k: int = 20
@@ -152,6 +155,19 @@ class ExperimentConfig:
         ConfigError
             Naming the key, the bad value, what is expected and the fix.
         """
+        try:
+            return cls._from_dict(data, source)
+        except WhytokenError:
+            raise
+        except (TypeError, ValueError, KeyError, AttributeError, IndexError) as err:
+            # a check met a value of a type it does not expect (e.g. a list where a name belongs)
+            where = f" {source!r}" if source else ""
+            raise ConfigError(f"the configuration{where} holds a value of the wrong type ({type(err).__name__}: "
+                              f"{err}); fix: compare its values with the format in the docstring of "
+                              "whytoken.experiments.harness.config (names are strings, counts integers)") from err
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any], source: str | None) -> "ExperimentConfig":
         if not isinstance(data, Mapping):
             raise _fail("<config>", type(data).__name__, "a mapping of keys to values",
                         "write the configuration as a YAML/TOML table")
@@ -186,7 +202,7 @@ class ExperimentConfig:
             raise ConfigError(f"dataset.kind = {dataset['kind']!r} is invalid: {err}") from err
 
         methods = parse_methods(data.get("methods", ["whytoken", "attention", "rollout", "random"]))
-        metrics = data.get("metrics", list(KNOWN_METRICS))
+        metrics = data.get("metrics", list(DEFAULT_METRICS))
         if isinstance(metrics, str):
             metrics = [metrics]
         if not isinstance(metrics, (list, tuple)) or not metrics or any(m not in KNOWN_METRICS for m in metrics):
