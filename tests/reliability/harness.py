@@ -179,6 +179,6 @@ def check(case: Case, kit: Kit, timeout: float = 120.0) -> Outcome:
 @functools.lru_cache(maxsize=None)
 def load_cases() -> tuple[Case, ...]:
     """Every registered case (importing the case modules registers them)."""
-    from tests.reliability import cases_adapters, cases_cli, cases_core  # noqa: F401
+    from tests.reliability import cases_adapters, cases_cli, cases_core, cases_experiments  # noqa: F401
 
     return tuple(CASES)

@@ -53,7 +53,7 @@ from typer.core import TyperGroup
 from whytoken.errors import CheckpointError, InternalError, WhytokenError
 from whytoken.files import output_error
 
-__all__ = ["state", "out_console", "err_console", "errors", "doing", "as_package_error", "BoundaryGroup",
+__all__ = ["state", "out_console", "err_console", "errors", "fail", "doing", "as_package_error", "BoundaryGroup",
            "escape", "progress", "set_threads", "configure", "INTERRUPTED", "TERMINATED", "Terminated",
            "handle_termination"]
 
@@ -148,6 +148,17 @@ def _report(err: WhytokenError, original: BaseException) -> None:
     err_console.print(f"[bold red]error:[/] [red]{escape(str(err))}[/]", soft_wrap=True)
     kind = type(err).__name__ if err is original else f"{type(err).__name__} from {type(original).__name__}"
     err_console.print(f"[dim]({kind}; run with --debug for the traceback)[/]", soft_wrap=True)
+
+
+def fail(err: BaseException) -> None:
+    """Report ``err`` as the boundary does (one line, the class, the fix) and exit with its code.
+
+    For command groups that catch errors themselves (``whytoken experiment``), so that every
+    command reports the same way.
+    """
+    package_error = as_package_error(err, state.get("failed_in") or state.get("doing"))
+    _report(package_error, err)
+    raise typer.Exit(code=package_error.exit_code)
 
 
 @contextlib.contextmanager

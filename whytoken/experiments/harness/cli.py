@@ -54,8 +54,9 @@ _errors = Console(stderr=True, highlight=False)
 
 
 def _fail(err: Exception) -> None:
-    _errors.print(f"[bold red]error:[/] {type(err).__name__}: {err}", markup=True, soft_wrap=True)
-    raise typer.Exit(code=2)
+    from whytoken.cli.boundary import fail  # the CLI's one way of reporting errors (imported late: no cycle)
+
+    fail(err)
 
 
 @app.command("run")
