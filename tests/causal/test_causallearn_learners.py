@@ -353,12 +353,12 @@ def test_fci_rule_r10_known_case():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["asia", "sachs", "child", "insurance", "alarm"])
+@pytest.mark.parametrize("name", ["asia", "sachs", "child"])
 @pytest.mark.parametrize("fraction", [0.0, 0.1, 0.2])
 def test_fci_is_exact_on_bnlearn_networks(name, fraction):
     """Real network structures with latent confounders (issue 16: sachs was exact on 3 of 7 configurations,
-    child on 5 of 7). water and hailfinder are left out: causal-learn's unbounded possible-d-sep stage takes
-    minutes there."""
+    child on 5 of 7). The larger networks are left out: causal-learn's unbounded possible-d-sep stage runs for
+    many minutes there (see benchmarks/RESULTS.md)."""
     from whytoken.causal import DSeparationOracle
     from whytoken.causal.networks import latent_network
     from whytoken.causal.reference import true_pag

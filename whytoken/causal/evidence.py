@@ -168,21 +168,36 @@ _FAR = 1e300
 _DENSE_FRACTION = 0.02
 
 
+#: Screening precision: float32 halves the memory traffic; every entry that can matter is recomputed exactly.
+_SCREEN_DTYPE = np.float32
+#: "Not a candidate" factor in float32 (finite: 0 * _FAR32 is 0; |num| * _FAR32 overflows to inf at worst).
+_FAR32 = 1e30
+#: Unit roundoff of float32 and the error bound of one screened entry (see _screen_head).
+_U32 = 2.0**-24
+
+
 def _screen_numpy(r: np.ndarray, adj: np.ndarray, ordered: bool, r_hi: float):
     """The screening pass: per head, (row, pivot, z) entries that can hold a pair's best independent z.
 
-    Entries are ``|r_xz.p|``-like values ``|R_xp - R_xz R_pz| S_xz S_pz``;
-    ``z`` equal to the row or the pivot is pushed out of reach by a diagonal
-    of 2 in the product term (the numerator becomes ``-R_xp``, nonzero on an
-    edge) times a huge factor. Entries whose numerator is exactly zero next
-    to a huge factor (twins: ``|R_xz| = 1``) come out 0 and are caught by
-    :func:`_recheck`.
+    Entries are ``q = |R_xp - R_xz R_pz| S_xz S_pz`` (``|r_xp.z|``) in
+    float32; ``z`` equal to the row or the pivot is pushed out of reach by a
+    diagonal of 2 in the product term (the numerator becomes ``-R_xp``,
+    nonzero on an edge) times a huge factor. The float32 error of an entry
+    is at most ``6u S_xz S_pz + 4u q`` (``u = 2**-24``: R rounded to float32,
+    one product, one difference, two scalings), so with ``E`` that bound over
+    the row (``S`` at its largest finite value in the row and the pivot's
+    row), every ``z`` whose exact value can be within the tie band of the
+    exact minimum has a screened value within ``2E + band`` of the screened
+    minimum, and a pair can be independent only if its screened minimum is
+    within ``E`` of the threshold: those entries are returned and recomputed
+    exactly by :func:`_recheck`, which also catches entries whose numerator
+    is exactly zero next to a huge factor (twins: ``|R_xz| = 1``).
     """
     h_count, n, _ = r.shape
     s_all = _inverse_scale(r, degenerate=_FAR)
     out: list[tuple[np.ndarray, ...]] = []
-    buf = np.empty(_BLOCK + n, dtype=np.float64)
-    fac = np.empty(_BLOCK + n, dtype=np.float64)
+    buf = np.empty(_BLOCK + n, dtype=_SCREEN_DTYPE)
+    fac = np.empty(_BLOCK + n, dtype=_SCREEN_DTYPE)
     idx = np.arange(n)
     with np.errstate(over="ignore", invalid="ignore"):
         for h in range(h_count):
@@ -190,14 +205,19 @@ def _screen_numpy(r: np.ndarray, adj: np.ndarray, ordered: bool, r_hi: float):
     return out
 
 
-def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh: np.ndarray, h: int, ordered: bool, r_hi: float,
+def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh0: np.ndarray, h: int, ordered: bool, r_hi: float,
                  buf: np.ndarray, fac: np.ndarray, idx: np.ndarray, out: list) -> None:
     """Screen one head (see :func:`_screen_numpy`); appends (head, row, pivot, z) arrays to ``out``."""
     n = rh0.shape[0]
-    rh = rh0.copy()
+    finite = np.where(sh0 < _FAR, sh0, 0.0)
+    s_max = finite.max(axis=1)  # the largest finite scale of each row (bounds the screening error)
+    rh = rh0.astype(_SCREEN_DTYPE)
+    col = rh.copy()
     rh[idx, idx] = 2.0
+    sh = np.where(sh0 < _FAR, sh0, _FAR32).astype(_SCREEN_DTYPE)
     # a huge factor where z is not adjacent to the row node, added where it is not adjacent to the pivot
-    far = np.where(ah, 0.0, _FAR)
+    far = np.where(ah, 0.0, _FAR32).astype(_SCREEN_DTYPE)
+    band = _ABS_BAND + _REL_MARGIN
     for pivot in range(n):
         if ordered:
             lo, hi, c1 = 0, pivot, pivot  # rows: nodes before the pivot; z: before the pivot too
@@ -206,7 +226,7 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh: np.ndarray, h: int, ordere
         if hi <= lo or c1 == 0 or not ah[lo:hi, pivot].any():
             continue
         r_p, s_p = rh[pivot, :c1], sh[pivot, :c1]
-        off_p = (~ah[pivot, :c1]).astype(np.float64)  # 1 where z is not adjacent to the pivot
+        off_p = (~ah[pivot, :c1]).astype(_SCREEN_DTYPE)  # 1 where z is not adjacent to the pivot
         # when the pivot is adjacent to almost every z, the mask costs more than the few non-candidates
         # the screen then lets through (_recheck lists their pairs in full)
         dense_p = off_p.sum() <= _DENSE_FRACTION * c1
@@ -220,7 +240,7 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh: np.ndarray, h: int, ordere
             q = buf[: m * c1].reshape(m, c1)
             f = fac[: m * c1].reshape(m, c1)
             np.multiply(rh[b0:b1, :c1], r_p, out=q)
-            np.subtract(rh0[b0:b1, pivot, None], q, out=q)
+            np.subtract(col[b0:b1, pivot, None], q, out=q)
             np.abs(q, out=q)
             if dense_p:  # z adjacent to neither the row nor the pivot is rare: screen every z
                 q *= sh[b0:b1, :c1]
@@ -231,16 +251,17 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh: np.ndarray, h: int, ordere
             q *= s_p
             arg = q.argmin(axis=1)
             rows = np.arange(m)
-            best = q[rows, arg]
-            hit = is_edge & (best <= r_hi)
+            best = q[rows, arg].astype(np.float64)
+            err = 6.2 * _U32 * s_max[b0:b1] * s_max[pivot] + 4.2 * _U32 * (best + 1.0)
+            hit = is_edge & (best <= r_hi + err)
             if not hit.any():
                 continue
             mm = np.flatnonzero(hit)
             am = arg[mm]
-            # ties: is another z within the margin of the best? (the best is masked out for one pass)
+            # ties and near-ties: is another z within reach of the best? (the best is masked out for one pass)
             saved = q[mm, am]
             q[mm, am] = np.inf
-            cap = saved * (1.0 + _REL_MARGIN) + _ABS_BAND
+            cap = best[mm] + 2.0 * err[mm] + band
             second = q.min(axis=1)[mm]
             tied = second <= cap
             rr, zs = [mm], [am]
