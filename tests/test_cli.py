@@ -68,7 +68,7 @@ def test_explain_options_reach_the_query(saved_trace, tmp_path):
     (["--heads", "9"], "head 9 is out of range"),
     (["--heads", "x"], "cannot read --heads"),
     (["--n-samples", "wide"], "--n-samples 'wide' is invalid"),
-    (["--n-samples", "hidden_size"], "no hidden_size"),
+    (["--n-samples", "0"], "--n-samples '0' is invalid"),
 ])
 def test_bad_input_is_one_clean_line_with_exit_code_2(saved_trace, tmp_path, args, message):
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
