@@ -20,7 +20,6 @@ from whytoken.errors import (
     UnknownLearnerError,
 )
 
-CAUSAL = "the causal-learning engineer (issue 16 task: unknown learner parameters and degenerate heads)"
 LEAD = "the lead (whytoken/query is being rewritten: Explanation.load should name the file it could not parse)"
 
 
@@ -238,7 +237,7 @@ def case_unknown_learner(kit: Kit):
     return learn_pag(test, range(6), method="icdd")
 
 
-@bad_input("causal", InvalidParameterError, "foo", owner=CAUSAL)
+@bad_input("causal", InvalidParameterError, "foo")
 def case_unknown_learner_parameter(kit: Kit):
     """A parameter the learner does not take."""
     from whytoken.causal import PartialCorrelationTest, learn_pag
@@ -256,7 +255,7 @@ def case_order_names_unknown_node(kit: Kit):
     return learn_pag(test, range(6), method="ordered-icd", order=[0, 1, 2, 3, 4, 9])
 
 
-@bad_input("causal", InvalidAttentionError, "rank", owner=CAUSAL)
+@bad_input("causal", InvalidAttentionError, "rank")
 def case_degenerate_head(kit: Kit):
     """A head whose rows are all equal (rank one): every partial correlation is undefined."""
     from whytoken.causal import PartialCorrelationTest, learn_pag
