@@ -18,7 +18,7 @@ Examples
 --------
 >>> from whytoken.query import list_criteria, list_policies, SCHEMA
 >>> SCHEMA, list_criteria(), list_policies()
-('whytoken.explanation/2', ['prob-drop', 'top-token'], ['exhaustive', 'graph-guided'])
+('whytoken.explanation/2', ['prob-drop', 'top-token'], ['exhaustive', 'graph-guided', 'greedy'])
 """
 
 from whytoken.query.criteria import (
@@ -66,6 +66,7 @@ from whytoken.query.settings import (
     resolve_n_samples,
 )
 from whytoken.query.targets import default_target, kind_name, resolve_heads, resolve_layer, resolve_target
+from whytoken.query import blackbox  # noqa: F401,E402 - registers the "greedy" search policy
 
 __all__ = [
     "explain",

@@ -35,6 +35,11 @@ Built-in methods (:func:`list_baselines`):
     The verified minimal explaining set of :func:`whytoken.query.explain`,
     ranked first; the other candidates follow by PDS-tree distance from the
     target in the best head, then by attention.
+``greedy-search``, ``exhaustive-search``
+    Verified black-box searches over whytoken's pool
+    (:mod:`~whytoken.experiments.baselines.blackbox`): EAGLE-style greedy growth
+    over image regions then whytoken's shrink, and every subset up to a size
+    (the ground-truth minimum).
 
 New methods subclass :class:`AttributionMethod` and register with
 :func:`register_baseline`; :func:`get_baseline` raises
@@ -47,7 +52,8 @@ Modules: :mod:`~whytoken.experiments.baselines.base` (candidates, the
 ``rollout``, :mod:`~whytoken.experiments.baselines.relevancy`,
 :mod:`~whytoken.experiments.baselines.gradients`,
 :mod:`~whytoken.experiments.baselines.random_ranking`,
-:mod:`~whytoken.experiments.baselines.whytoken_method`) and
+:mod:`~whytoken.experiments.baselines.whytoken_method`,
+:mod:`~whytoken.experiments.baselines.blackbox`) and
 :mod:`~whytoken.experiments.baselines.views` (:func:`baseline_views`). A new
 family is a new module that registers its classes and is imported below.
 
@@ -83,6 +89,9 @@ from whytoken.experiments.baselines.relevancy import RelevancyBaseline, relevanc
 from whytoken.experiments.baselines.gradients import GradientXInputBaseline
 from whytoken.experiments.baselines.random_ranking import RandomBaseline
 from whytoken.experiments.baselines.whytoken_method import WhytokenMethod, whytoken_scores
+from whytoken.experiments.baselines.blackbox import (
+    ExhaustiveSearchMethod, GreedySearchMethod, SearchMethod, min_size_bounds, search_pool,
+)
 from whytoken.experiments.baselines.views import baseline_views
 
 __all__ = [
@@ -105,5 +114,10 @@ __all__ = [
     "RandomBaseline",
     "WhytokenMethod",
     "whytoken_scores",
+    "SearchMethod",
+    "GreedySearchMethod",
+    "ExhaustiveSearchMethod",
+    "search_pool",
+    "min_size_bounds",
     "baseline_views",
 ]

@@ -47,7 +47,7 @@ def list_baselines() -> list[str]:
     Examples
     --------
     >>> list_baselines()
-    ['attention', 'grad-x-input', 'random', 'relevancy', 'rollout', 'whytoken']
+    ['attention', 'exhaustive-search', 'grad-x-input', 'greedy-search', 'random', 'relevancy', 'rollout', 'whytoken']
     """
     return _BASELINES.names()
 
@@ -74,6 +74,7 @@ def get_baseline(name: str, **params: Any) -> AttributionMethod:
     Traceback (most recent call last):
     ...
     whytoken.errors.UnknownBaselineError: unknown attribution method 'saliency'; known methods: attention, \
-grad-x-input, random, relevancy, rollout, whytoken. Register a new one with @register_baseline(name).
+exhaustive-search, grad-x-input, greedy-search, random, relevancy, rollout, whytoken. Register a new one with \
+@register_baseline(name).
     """
     return baseline_class(name)(**params)

@@ -24,6 +24,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from whytoken.errors import WhytokenError
+from whytoken.experiments.harness.comparison import (
+    VERIFYING_METHODS, head_to_head, head_to_head_markdown, head_to_head_pairs, minimum_markdown, minimum_table,
+)
 from whytoken.experiments.metrics import describe_flip_sizes
 from whytoken.files import atomic_open, atomic_write_text
 
@@ -105,9 +108,13 @@ def summarize_rows(rows: Sequence[Mapping[str, Any]], max_k: int | None = None) 
         line["gt_recall"] = _mean(g["recall_at_gt"] for g in gts)
         line["set_precision"] = _mean(g["precision_set"] for g in gts)
         line["set_recall"] = _mean(g["recall_set"] for g in gts)
-        if first["method"] == "whytoken":
+        line["pointing"] = _mean(None if g.get("pointing") is None else float(g["pointing"]) for g in gts)
+        line["patch_precision"] = _mean(g.get("precision_patches") for g in gts)
+        line["patch_recall"] = _mean(g.get("recall_patches") for g in gts)
+        if first["method"] in VERIFYING_METHODS:
             line["explained_rate"] = _mean(1.0 if r.get("verified") else 0.0 for r in group)
             line["set_size"] = _mean(r.get("explaining_set_size") for r in group if r.get("verified"))
+        if first["method"] == "whytoken":
             line["exhaustive_passes"] = _mean((r.get("details") or {}).get("exhaustive_interventions") for r in group)
         line["forward_passes"] = _mean((r.get("cost") or {}).get("forward_passes") for r in group)
         line["seconds"] = _mean((r.get("cost") or {}).get("seconds") for r in group)
@@ -149,8 +156,9 @@ def _best_head_lines(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 
 
 SUMMARY_COLUMNS = ("label", "setting", "n", "flip_rate", "flip_mean", "flip_median", "flip_mean_capped", "deletion_auc",
-                   "insertion_auc", "gt_precision", "gt_recall", "set_precision", "set_recall", "explained_rate",
-                   "set_size", "forward_passes", "exhaustive_passes", "seconds")
+                   "insertion_auc", "gt_precision", "gt_recall", "set_precision", "set_recall", "pointing",
+                   "patch_precision", "patch_recall", "explained_rate", "set_size", "forward_passes",
+                   "exhaustive_passes", "seconds")
 
 
 def format_cell(value: Any) -> str:
@@ -177,6 +185,8 @@ def summary_markdown(lines: Sequence[Mapping[str, Any]], max_k: int | None = Non
                "flip_mean_capped": "flip size (capped mean)", "deletion_auc": "deletion AUC (lower better)",
                "insertion_auc": "insertion AUC (higher better)", "gt_precision": "GT precision (top-#GT)",
                "gt_recall": "GT recall (top-#GT)", "set_precision": "set precision", "set_recall": "set recall",
+               "pointing": "pointing game", "patch_precision": "set precision (GT patches)",
+               "patch_recall": "set recall (GT patches)",
                "explained_rate": "explained", "set_size": "set size (verified)", "forward_passes": "forward passes",
                "exhaustive_passes": "exhaustive search passes", "seconds": "seconds"}
     columns = [c for c in SUMMARY_COLUMNS if any(line.get(c) not in (None, "") for line in lines) or c in ("label", "setting")]
@@ -273,10 +283,32 @@ def write_summary(rows: Sequence[Mapping[str, Any]], out: str | os.PathLike[str]
     md_path = out / "summary.md"
     paired = paired_markdown(paired_comparison(rows, max_k=k))
     atomic_write_text(md_path, summary_markdown(lines, k) + "\n"
-                      + (f"\nPer-sample comparison:\n\n{paired}\n" if paired else ""), what="summary")
+                      + (f"\nPer-sample comparison:\n\n{paired}\n" if paired else "")
+                      + _verified_sections(rows), what="summary")
     files = [csv_path, md_path]
     if plots:
+        from whytoken.experiments.harness.modality import modality_labels, plot_modality
         from whytoken.experiments.harness.plots import write_plots
 
         files.extend(write_plots(rows, out / "plots", max_k=k))
+        for label in modality_labels(rows)[:4]:
+            written = plot_modality(rows, out / "plots" / f"modality_{label}.png", label)
+            files.extend([written] if written is not None else [])
     return tuple(files)
+
+
+def _verified_sections(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The head-to-head, exhaustive-minimum and modality-reliance sections of ``summary.md`` (where they apply)."""
+    from whytoken.experiments.harness.modality import modality_labels, modality_markdown, modality_table
+
+    text = ""
+    versus = head_to_head_markdown([head_to_head(rows, a, b) for a, b in head_to_head_pairs(rows)])
+    if versus:
+        text += f"\nHead-to-head (answer by answer, same pool):\n\n{versus}\n"
+    minimum = minimum_markdown(minimum_table(rows))
+    if minimum:
+        text += f"\nSet size against the exhaustive minimum:\n\n{minimum}\n"
+    for label in modality_labels(rows)[:4]:
+        table = modality_markdown(modality_table(rows, label))
+        text += f"\nModality reliance, {label} (shares of answers):\n\n{table}\n"
+    return text

@@ -34,7 +34,9 @@ from whytoken.experiments.harness.results import ROW_SCHEMA, row_id
 from whytoken.experiments.harness.sweeps import Setting, expand_settings
 from whytoken.experiments.harness.targets import select_targets
 from whytoken.experiments.harness.toy_model import ToyModel
-from whytoken.experiments.metrics import CachedPredictor, deletion_curve, insertion_curve, precision_recall
+from whytoken.experiments.metrics import (
+    CachedPredictor, deletion_curve, insertion_curve, modality_reliance, pointing_game, precision_recall,
+)
 
 __all__ = ["SampleTask", "TaskResult", "load_model_for", "run_sample"]
 
@@ -236,7 +238,10 @@ def _row(config: ExperimentConfig, sample: ExperimentSample, trace: Trace, gen_i
             row["ground_truth"] = {"positions": truth, "precision_at_gt": _round(p_gt), "recall_at_gt": _round(r_gt),
                                    "precision_set": _round(p_set), "recall_set": _round(r_set),
                                    "set_source": None if selected is None else (
-                                       "explaining_set" if attribution.explaining_set is not None else "flip_prefix")}
+                                       "explaining_set" if attribution.explaining_set is not None else "flip_prefix"),
+                                   **_patch_truth(trace, candidates, ranking, selected, gt)}
+    if "modality" in metrics:
+        row["modality"] = _modality(trace, gen, candidates, attribution, predictor, criterion)
     if "cost" in metrics:
         row["cost"] = {"forward_passes": attribution.forward_passes, "seconds": _round(attribution.seconds, 4),
                        "ci_tests": attribution.details.get("n_ci_tests")}
@@ -245,3 +250,38 @@ def _row(config: ExperimentConfig, sample: ExperimentSample, trace: Trace, gen_i
         "dataset": dict(config.dataset), "seed": seed, "config_seed": config.seed,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "host": platform.node()}
     return row
+
+
+def _image_positions(trace: Trace, positions: Sequence[int]) -> list[int]:
+    from whytoken.adapters.trace import TokenKind
+
+    return [p for p in positions if trace.positions[p].kind is TokenKind.IMAGE_PATCH]
+
+
+def _patch_truth(trace: Trace, candidates: Sequence[int], ranking: Sequence[int], selected: Sequence[int] | None,
+                 gt: frozenset[int]) -> dict[str, Any]:
+    """Ground truth on the image alone: the pointing game and the selection's image members against the
+    ground-truth patches (precision over its image members; None where either side has no patch)."""
+    patches = set(_image_positions(trace, sorted(gt)))
+    if not patches:
+        return {"n_patches": 0, "pointing": None, "precision_patches": None, "recall_patches": None}
+    image = _image_positions(trace, candidates)
+    chosen = _image_positions(trace, list(selected)) if selected is not None else []
+    precision, recall = precision_recall(chosen, patches) if chosen else (None, None)
+    return {"n_patches": len(patches), "pointing": pointing_game(ranking, patches, image),
+            "precision_patches": _round(precision), "recall_patches": _round(recall)}
+
+
+def _modality(trace: Trace, gen: Any, candidates: Sequence[int], attribution: Any, predictor: CachedPredictor,
+              criterion: Any) -> dict[str, Any]:
+    """Which modality carries the answer (:func:`~whytoken.experiments.metrics.modality_reliance`): every
+    image token and every prompt word of the pool removed at once (two passes, shared by the methods)."""
+    from whytoken.adapters.trace import TokenKind
+
+    root = gen.position - 1 if trace.is_causal else gen.position  # whytoken's target node, never removed
+    pool = [c for c in candidates if c != root]
+    text = [p for p in pool if trace.positions[p].kind is TokenKind.PROMPT_TEXT]
+    kinds = ([trace.positions[p].kind.name for p in attribution.explaining_set]
+             if attribution.explaining_set is not None and attribution.verified else [])
+    return modality_reliance(predictor, _image_positions(trace, pool), text, gen.prob, set_kinds=kinds,
+                             criterion=criterion).to_dict()

@@ -28,6 +28,16 @@ reading the target position's prediction again:
     On data with known causes (the synthetic world), the share of a selected
     set that are true causes and the share of true causes selected
     (:func:`precision_recall`).
+**Pointing game**
+    Whether the highest-ranked image patch lies inside the ground-truth object
+    (:func:`pointing_game`).
+**Size against the exhaustive minimum**
+    Whether a verified set is as small as the smallest set an exhaustive
+    search finds, or proves cannot exist (:func:`size_against_minimum`).
+**Modality reliance**
+    Whether the image, the question or both carry an answer's cause, from the
+    kinds of a verified set's members and from removing every image token and
+    every question word (:func:`modality_reliance`).
 
 The model is reached only through a *predict* callable, ``predict(removal_sets)
 -> list of predictions``, each prediction having ``top_token_id``,
@@ -40,10 +50,13 @@ removal sets shared between methods are run once.
 Modules: :mod:`~whytoken.experiments.metrics.predictor` (the prediction
 protocol, the change rule, :class:`CachedPredictor`),
 :mod:`~whytoken.experiments.metrics.curves` (deletion and insertion curves),
-:mod:`~whytoken.experiments.metrics.flips` (flip size and its distribution)
-and :mod:`~whytoken.experiments.metrics.ground_truth` (precision and recall
-against known causes). The cost of a method (forward passes, CI tests,
-seconds) is read off its :class:`~whytoken.experiments.baselines.Attribution`.
+:mod:`~whytoken.experiments.metrics.flips` (flip size and its distribution),
+:mod:`~whytoken.experiments.metrics.ground_truth` (precision and recall
+against known causes, the pointing game),
+:mod:`~whytoken.experiments.metrics.sets` (size against the exhaustive
+minimum) and :mod:`~whytoken.experiments.metrics.modality` (modality
+reliance). The cost of a method (forward passes, CI tests, seconds) is read
+off its :class:`~whytoken.experiments.baselines.Attribution`.
 
 Examples
 --------
@@ -69,7 +82,11 @@ removed, and whose probability drops by 0.2 for each of them removed:
 
 from whytoken.experiments.metrics.curves import RemovalCurve, deletion_curve, insertion_curve, normalized_auc
 from whytoken.experiments.metrics.flips import describe_flip_sizes, flip_rate, flip_size_from_changes
-from whytoken.experiments.metrics.ground_truth import precision_recall
+from whytoken.experiments.metrics.ground_truth import pointing_game, precision_recall
+from whytoken.experiments.metrics.modality import (
+    RELIANCE, SET_MODALITIES, ModalityReliance, ablation_reliance, modality_reliance, set_modality,
+)
+from whytoken.experiments.metrics.sets import MINIMUM_VERDICTS, size_against_minimum
 from whytoken.experiments.metrics.predictor import (
     CachedPredictor, ChangeCriterion, Predict, PredictionLike, prob_after, top_token_changed,
 )
@@ -85,6 +102,15 @@ __all__ = [
     "normalized_auc",
     "flip_size_from_changes",
     "precision_recall",
+    "pointing_game",
+    "size_against_minimum",
+    "MINIMUM_VERDICTS",
+    "ModalityReliance",
+    "modality_reliance",
+    "ablation_reliance",
+    "set_modality",
+    "RELIANCE",
+    "SET_MODALITIES",
     "flip_rate",
     "describe_flip_sizes",
     "top_token_changed",
