@@ -253,3 +253,24 @@ def test_sigterm_is_handled_like_ctrl_c_with_exit_code_143(saved_trace, tmp_path
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 143, out.stderr[-2000:]
     assert "terminated" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_explain_all_tokens_writes_one_folder_per_token_and_the_answer(saved_trace, tmp_path):
+    from whytoken.query import AnswerExplanation
+
+    out = tmp_path / "all"
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--target", "all", "--max-passes", "20", "--policy", "graph-guided",
+                                 "--pool", "text", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    answer = AnswerExplanation.load(out / "answer.json")
+    assert [e.target.position for e in answer] == [10]
+    assert sorted(p.name for p in (out / "token-10").iterdir()) == ["explanation.json", "graph.graphml",
+                                                                   "graph.json", "report.html"]
+    assert answer[0].provenance["pool"] == "text" and answer[0].provenance["max_passes"] == 20
+
+
+def test_bad_target_value_is_a_clean_error(saved_trace, tmp_path):
+    result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
+                                 "--target", "last", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2 and "--target 'last'" in result.output

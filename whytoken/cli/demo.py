@@ -43,8 +43,7 @@ def demo(
             # the world's prompt is already in the model's format ("<image> question answer :")
             trace = trace_step(adapter, bar, sample.prompt, sample.image, max_new_tokens=1, layers=(-1,),
                                chat_template=False)
-            target = int(trace.generated[0].position)
-            result = explain_step(trace, target, bar, **DEMO_EXPLAIN)
+            result = explain_step(trace, None, bar, **DEMO_EXPLAIN)  # the answer's first token
         truth = (f"the world says {sample.answer!r} is caused by patch(es) "
                  f"{'; '.join(f'{r},{c}' for r, c in sample.cause_patches) or 'none'} and word(s) "
                  f"{', '.join(sample.cause_word_strings)}")

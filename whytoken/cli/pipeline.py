@@ -84,10 +84,11 @@ def explain_options(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
-                  notes: dict[str, str] | None = None) -> dict[str, Path]:
+                  notes: dict[str, str] | None = None, answer: AnswerExplanation | None = None) -> dict[str, Path]:
     """Write ``explanation.json``, ``graph.json``, ``graph.graphml`` and ``report.html`` into ``out``.
 
-    ``image`` and ``notes`` go to the report (see :func:`whytoken.report.render_report`).
+    ``image``, ``notes`` and ``answer`` (the whole answer this token belongs to, for the report's
+    step-through strip) go to the report (see :func:`whytoken.report.render_report`).
     Returns the written paths by name. ``out`` is created if needed; an existing file there
     raises :class:`~whytoken.errors.OutputError`. Each file is written atomically.
     """
@@ -100,7 +101,7 @@ def write_outputs(explanation: Explanation, out: Path, image: Any | None = None,
         if explanation.pag is not None:
             paths["graph"] = write_pag(explanation.pag, out / "graph.json", format="json")
             paths["graphml"] = write_pag(explanation.pag, out / "graph.graphml", format="graphml")
-        paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes)
+        paths["report"] = write_report(explanation, out / "report.html", image=image, notes=notes, answer=answer)
     return paths
 
 
@@ -112,5 +113,5 @@ def write_answer_outputs(answer: AnswerExplanation, out: Path, image: Any | None
     with doing(f"writing the outputs to {str(out)!r}"):
         ensure_directory(out, what="--out directory")
         answer.save(out / "answer.json")
-    return {e.target.position: write_outputs(e, out / f"token-{e.target.position}", image=image)
+    return {e.target.position: write_outputs(e, out / f"token-{e.target.position}", image=image, answer=answer)
             for e in answer.explanations}
