@@ -13,6 +13,10 @@ names them:
     test; default test), ``n`` (default 200), ``seed`` (offset inside the
     split, default 0), ``kinds`` (question kinds), ``world`` (WorldConfig
     parameters).
+``easyvqa``
+    easy-VQA questions (:mod:`whytoken.experiments.worlds.easyvqa`) for the
+    ``whytoken-easyvqa`` model, with ground-truth shape patches and words.
+    Options: ``split``, ``n``, ``offset``, ``qtypes``, ``order``.
 ``jsonl``
     One JSON object per line: ``{"prompt": ..., "image": path or null, "id":
     ..., "answer": ..., "target": ...}``; image paths are relative to the
@@ -49,7 +53,7 @@ from whytoken.experiments.harness.datasets.base import (
     validate_dataset_spec,
 )
 from whytoken.experiments.harness.datasets.ground_truth import align_words, ground_truth_positions
-from whytoken.experiments.harness.datasets import jsonl, world  # noqa: F401 - register their kinds
+from whytoken.experiments.harness.datasets import easyvqa, jsonl, world  # noqa: F401 - register their kinds
 from whytoken.experiments.harness.datasets.prompts import packaged_prompt_lists
 
 __all__ = [

@@ -157,7 +157,7 @@ def list_datasets() -> list[str]:
     Examples
     --------
     >>> list_datasets()
-    ['jsonl', 'prompts', 'world']
+    ['easyvqa', 'jsonl', 'prompts', 'world']
     """
     return _DATASETS.names()
 
