@@ -18,6 +18,10 @@ not timed; a fresh test is built for every run). Targets, for the first
 method of each mask (``icd`` full, ``ordered-icd`` causal): n = 200 in at most
 0.1 s, n = 576 and n = 640 in at most 1 s per head.
 
+Real heads (SmolLM2, the demo VLM, a 576-patch LLaVA) against causality-lab's
+ordered ICD are timed by ``benchmarks/structure_real.py``; the d-separation
+oracle on bnlearn networks by ``benchmarks/structure_networks.py``.
+
 Run from the repository root::
 
     python benchmarks/structure.py                      # defaults, text table

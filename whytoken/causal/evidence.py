@@ -172,8 +172,8 @@ _DENSE_FRACTION = 0.02
 _SCREEN_DTYPE = np.float32
 #: "Not a candidate" factor in float32 (finite: 0 * _FAR32 is 0; |num| * _FAR32 overflows to inf at worst).
 _FAR32 = 1e30
-#: Unit roundoff of float32 and the error bound of one screened entry (see _screen_head).
-_U32 = 2.0**-24
+#: Heads whose largest finite S = 1 / sqrt(1 - r^2) exceeds this (near-twins, |r| > 0.998) are screened in float64.
+_F32_MAX_SCALE = 16.0
 
 
 def _screen_numpy(r: np.ndarray, adj: np.ndarray, ordered: bool, r_hi: float):
@@ -191,16 +191,22 @@ def _screen_numpy(r: np.ndarray, adj: np.ndarray, ordered: bool, r_hi: float):
     minimum, and a pair can be independent only if its screened minimum is
     within ``E`` of the threshold: those entries are returned and recomputed
     exactly by :func:`_recheck`, which also catches entries whose numerator
-    is exactly zero next to a huge factor (twins: ``|R_xz| = 1``).
+    is exactly zero next to a huge factor (twins: ``|R_xz| = 1``). A head
+    with near-twins (a finite ``S`` above 16) would make that bound wide and
+    most entries contenders; it is screened in float64 (``u = 2**-53``).
     """
     h_count, n, _ = r.shape
     s_all = _inverse_scale(r, degenerate=_FAR)
     out: list[tuple[np.ndarray, ...]] = []
-    buf = np.empty(_BLOCK + n, dtype=_SCREEN_DTYPE)
-    fac = np.empty(_BLOCK + n, dtype=_SCREEN_DTYPE)
     idx = np.arange(n)
     with np.errstate(over="ignore", invalid="ignore"):
         for h in range(h_count):
+            finite = np.where(s_all[h] < _FAR, s_all[h], 0.0)
+            # near-twins (large finite S) widen float32's error bound until most z become contenders:
+            # such heads are screened in float64, whose bound stays ~1e-15
+            dtype = _SCREEN_DTYPE if finite.max() <= _F32_MAX_SCALE else np.float64
+            buf = np.empty(_BLOCK + n, dtype=dtype)
+            fac = np.empty(_BLOCK + n, dtype=dtype)
             _screen_head(r[h], adj[h], s_all[h], h, ordered, r_hi, buf, fac, idx, out)
     return out
 
@@ -209,14 +215,17 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh0: np.ndarray, h: int, order
                  buf: np.ndarray, fac: np.ndarray, idx: np.ndarray, out: list) -> None:
     """Screen one head (see :func:`_screen_numpy`); appends (head, row, pivot, z) arrays to ``out``."""
     n = rh0.shape[0]
+    dtype = buf.dtype
+    unit = float(np.finfo(dtype).eps) / 2.0  # unit roundoff of the screening precision
+    big = _FAR32 if dtype == np.float32 else _FAR
     finite = np.where(sh0 < _FAR, sh0, 0.0)
     s_max = finite.max(axis=1)  # the largest finite scale of each row (bounds the screening error)
-    rh = rh0.astype(_SCREEN_DTYPE)
+    rh = rh0.astype(dtype)
     col = rh.copy()
     rh[idx, idx] = 2.0
-    sh = np.where(sh0 < _FAR, sh0, _FAR32).astype(_SCREEN_DTYPE)
+    sh = np.where(sh0 < _FAR, sh0, big).astype(dtype)
     # a huge factor where z is not adjacent to the row node, added where it is not adjacent to the pivot
-    far = np.where(ah, 0.0, _FAR32).astype(_SCREEN_DTYPE)
+    far = np.where(ah, 0.0, big).astype(dtype)
     band = _ABS_BAND + _REL_MARGIN
     for pivot in range(n):
         if ordered:
@@ -226,7 +235,7 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh0: np.ndarray, h: int, order
         if hi <= lo or c1 == 0 or not ah[lo:hi, pivot].any():
             continue
         r_p, s_p = rh[pivot, :c1], sh[pivot, :c1]
-        off_p = (~ah[pivot, :c1]).astype(_SCREEN_DTYPE)  # 1 where z is not adjacent to the pivot
+        off_p = (~ah[pivot, :c1]).astype(dtype)  # 1 where z is not adjacent to the pivot
         # when the pivot is adjacent to almost every z, the mask costs more than the few non-candidates
         # the screen then lets through (_recheck lists their pairs in full)
         dense_p = off_p.sum() <= _DENSE_FRACTION * c1
@@ -252,7 +261,7 @@ def _screen_head(rh0: np.ndarray, ah: np.ndarray, sh0: np.ndarray, h: int, order
             arg = q.argmin(axis=1)
             rows = np.arange(m)
             best = q[rows, arg].astype(np.float64)
-            err = 6.2 * _U32 * s_max[b0:b1] * s_max[pivot] + 4.2 * _U32 * (best + 1.0)
+            err = 6.2 * unit * s_max[b0:b1] * s_max[pivot] + 4.2 * unit * (best + 1.0)
             hit = is_edge & (best <= r_hi + err)
             if not hit.any():
                 continue
