@@ -80,8 +80,9 @@ def run(
     try:
         cfg = load_config(config)
         executor_spec = dict(cfg.executor)
-        if address is not None:
-            executor_spec = {"name": "ray", "address": address}
+        if address is not None:  # keep a ray executor's own options (max_in_flight, cpus_per_task, ...)
+            executor_spec = {**(executor_spec if executor_spec.get("name") == "ray" else {"name": "ray"}),
+                             "address": address}
         elif executor is not None and executor != executor_spec.get("name"):
             executor_spec = {"name": executor}
         if workers is not None:

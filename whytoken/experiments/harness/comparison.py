@@ -8,8 +8,10 @@ all return verified sets, so they are compared on the same answers:
     reports both methods' forward passes and seconds (mean, the ratio of the
     means and the median of the per-answer ratios), how often each verified a
     set, how often the first method's set is no larger than the second's
-    (an answer where the first found none counts against it; where only the
-    first found one, for it), and both pointing-game rates.
+    (an answer where the first found none counts against it, even when the
+    second found none either; where only the first found one, for it; and the
+    same share among the answers the second method explains), and both
+    pointing-game rates.
 :func:`minimum_table`
     For every verifying label, its set size against the exhaustive minimum of
     the ``exhaustive-search`` rows with the same pool
@@ -97,6 +99,10 @@ def head_to_head(rows: Sequence[Mapping[str, Any]], label_a: str, label_b: str) 
     out["explained_a"] = sum(sa is not None for sa, _ in sizes) / len(pairs)
     out["explained_b"] = sum(sb is not None for _, sb in sizes) / len(pairs)
     out["size_no_larger"] = sum(sa is not None and (sb is None or sa <= sb) for sa, sb in sizes) / len(pairs)
+    found_b = [(sa, sb) for sa, sb in sizes if sb is not None]
+    out["size_no_larger_found"] = (sum(sa is not None and sa <= sb for sa, sb in found_b) / len(found_b)
+                                   if found_b else None)
+    out["neither"] = sum(sa is None and sb is None for sa, sb in sizes)
     both = [(sa, sb) for sa, sb in sizes if sa is not None and sb is not None]
     out["size_smaller"] = sum(sa < sb for sa, sb in both)
     out["size_equal"] = sum(sa == sb for sa, sb in both)
@@ -143,14 +149,14 @@ def head_to_head_markdown(comparisons: Sequence[Mapping[str, Any]]) -> str:
     if not lines:
         return ""
     out = ["| A vs B | answers | passes A | passes B | A/B passes (ratio of means) | median per-answer ratio | "
-           "seconds A | seconds B | A/B seconds | explained A | explained B | A's set no larger | "
-           "smaller / equal / larger | pointing A | pointing B |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "seconds A | seconds B | A/B seconds | explained A | explained B | A's set no larger (all answers) | "
+           "(answers B explains) | smaller / equal / larger | pointing A | pointing B |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for c in lines:
         out.append(f"| {c['a']} vs {c['b']} | {c['n']} | {_fmt(c['passes_a'], 1)} | {_fmt(c['passes_b'], 1)} | "
                    f"{_fmt(c['passes_ratio'])} | {_fmt(c['passes_ratio_median'])} | {_fmt(c['seconds_a'], 2)} | "
                    f"{_fmt(c['seconds_b'], 2)} | {_fmt(c['seconds_ratio'])} | {_fmt(c['explained_a'])} | "
-                   f"{_fmt(c['explained_b'])} | {_fmt(c['size_no_larger'])} | "
+                   f"{_fmt(c['explained_b'])} | {_fmt(c['size_no_larger'])} | {_fmt(c['size_no_larger_found'])} | "
                    f"{c['size_smaller']} / {c['size_equal']} / {c['size_larger']} | {_fmt(c['pointing_a'])} | "
                    f"{_fmt(c['pointing_b'])} |")
     return "\n".join(out)

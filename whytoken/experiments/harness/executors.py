@@ -11,11 +11,14 @@ deterministic given its inputs (seeded, fixed thread count).
     state is never forked); with ``workers: 1`` tasks run inline in the
     calling process, which keeps the model loaded between samples.
 ``ray``
-    One Ray task per sample, on the cluster at ``address`` (``auto``, or
-    ``ray://host:10001``), or on a local Ray instance started for the run when
-    no address is given. Each task reserves ``cpus_per_task`` CPUs. The
-    workers must be able to import whytoken (install it on the cluster, or
-    pass ``runtime_env``).
+    One Ray task per sample, on the cluster at ``address`` (``auto``,
+    ``host:6379`` of a ``ray start --head``, or ``ray://host:10001``), or on a
+    local Ray instance started for the run when no address is given. Each task
+    reserves ``cpus_per_task`` CPUs. The workers must be able to import
+    whytoken (install it on the cluster, or pass ``runtime_env``). A task whose
+    worker dies (killed, out of memory, node lost) is yielded as a
+    :class:`TaskFailure` instead of stopping the run: the runner records it in
+    ``errors.jsonl`` and the next run of the configuration redoes that sample.
 
 Executors register with :func:`register_executor`; :func:`get_executor`
 raises :class:`~whytoken.errors.UnknownExecutorError` listing the known names.
@@ -33,12 +36,14 @@ from __future__ import annotations
 import abc
 import logging
 import os
+from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence, TypeVar
 
 from whytoken.errors import ConfigError, UnknownExecutorError
 from whytoken.registry import Registry
 
 __all__ = [
+    "TaskFailure",
     "Executor",
     "LocalExecutor",
     "RayExecutor",
@@ -49,6 +54,18 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """What an executor yields for a task it could not run to the end (its worker died or was lost).
+
+    The task's own exceptions are not failures of this kind: :func:`~whytoken.experiments.harness.tasks.run_sample`
+    returns them as error results.
+    """
+
+    type: str
+    message: str
 
 
 class Executor(abc.ABC):
@@ -292,7 +309,15 @@ class RayExecutor(Executor):
                     next_task += 1
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
-                    yield pending.pop(ref), ray.get(ref)
+                    index = pending.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except (ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                            ray.exceptions.OutOfMemoryError, ray.exceptions.TaskCancelledError) as err:
+                        logger.warning("task %d: its Ray worker died (%s); the sample is redone next run", index,
+                                       type(err).__name__)
+                        result = TaskFailure(type(err).__name__, str(err).strip().splitlines()[0][:500])
+                    yield index, result
         finally:
             for ref in pending:
                 ray.cancel(ref)

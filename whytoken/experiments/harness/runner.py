@@ -20,10 +20,10 @@ from typing import Any, Callable, Mapping
 
 from whytoken.experiments.harness.config import ExperimentConfig, load_config
 from whytoken.experiments.harness.datasets import load_dataset
-from whytoken.experiments.harness.executors import get_executor
+from whytoken.experiments.harness.executors import TaskFailure, get_executor
 from whytoken.experiments.harness.results import _expected_complete, append_rows, read_rows, repair_log
 from whytoken.experiments.harness.summary import write_summary
-from whytoken.experiments.harness.tasks import SampleTask, run_sample
+from whytoken.experiments.harness.tasks import SampleTask, TaskResult, run_sample
 from whytoken.files import atomic_write_text, ensure_directory
 
 __all__ = ["RunSummary", "run_experiment"]
@@ -126,7 +126,11 @@ def run_experiment(
     if tasks:
         runner = get_executor(dict(config.executor))
         try:
-            for _, result in runner.map_unordered(run_sample, tasks):
+            for index, result in runner.map_unordered(run_sample, tasks):
+                if isinstance(result, TaskFailure):  # the worker died: the sample is redone next run
+                    sample_id = tasks[index].sample.sample_id
+                    result = TaskResult(sample_id, (), error={"sample_id": sample_id, "type": result.type,
+                                                              "message": result.message, "config": config.name})
                 new = []
                 for row in result.rows:
                     if row["row_id"] in present:
