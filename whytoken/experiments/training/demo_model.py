@@ -49,7 +49,7 @@ import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
@@ -189,12 +189,15 @@ def sincos_position_table(grid: int, dim: int) -> torch.Tensor:
     return torch.cat([torch.zeros((1, dim), dtype=torch.float64), table], dim=0).to(torch.float32)
 
 
-def build_tokenizer(world: WorldConfig | None = None) -> PreTrainedTokenizerFast:
+def build_tokenizer(
+    world: WorldConfig | None = None, words: Sequence[str] | None = None, model_max_length: int = 128
+) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over the world's vocabulary.
 
     Lower-cases, splits on whitespace and punctuation, and prepends ``<s>``.
     Special tokens get ids 0-4 (:data:`SPECIAL_TOKENS`); words follow in
-    :func:`~whytoken.experiments.worlds.demo.vocabulary` order.
+    :func:`~whytoken.experiments.worlds.demo.vocabulary` order, or in the order
+    of ``words`` when given (another world's vocabulary, e.g. world576's).
 
     Examples
     --------
@@ -204,7 +207,7 @@ def build_tokenizer(world: WorldConfig | None = None) -> PreTrainedTokenizerFast
     >>> tok.convert_ids_to_tokens(tok("how many circles ?").input_ids)
     ['<s>', 'how', 'many', 'circles', '?']
     """
-    words = vocabulary(world)
+    words = list(words) if words is not None else vocabulary(world)
     vocab = {tok: i for i, tok in enumerate(list(SPECIAL_TOKENS) + words)}
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     core.normalizer = normalizers.Lowercase()
@@ -221,7 +224,7 @@ def build_tokenizer(world: WorldConfig | None = None) -> PreTrainedTokenizerFast
         unk_token="<unk>",
         extra_special_tokens={"image_token": IMAGE_PLACEHOLDER},
         padding_side="left",
-        model_max_length=128,
+        model_max_length=model_max_length,
     )
     return tokenizer
 
@@ -262,8 +265,13 @@ def build_image_processor(world: WorldConfig | None = None) -> Any:
         return CLIPImageProcessorPil(**kwargs)
 
 
-def build_processor(world: WorldConfig | None = None) -> LlavaProcessor:
+def build_processor(
+    world: WorldConfig | None = None, tokenizer: PreTrainedTokenizerFast | None = None, chat_template: str | None = None
+) -> LlavaProcessor:
     """The LLaVA processor of the demo model (image processor + word-level tokenizer).
+
+    ``tokenizer`` and ``chat_template`` replace the demo's (:func:`build_tokenizer`,
+    :data:`CHAT_TEMPLATE`) for another world's model; ``world`` fixes the image and patch size.
 
     Examples
     --------
@@ -277,10 +285,10 @@ def build_processor(world: WorldConfig | None = None) -> LlavaProcessor:
     world = world or WorldConfig()
     return LlavaProcessor(
         image_processor=build_image_processor(world),
-        tokenizer=build_tokenizer(world),
+        tokenizer=tokenizer if tokenizer is not None else build_tokenizer(world),
         patch_size=world.patch_size,
         vision_feature_select_strategy="default",
-        chat_template=CHAT_TEMPLATE,
+        chat_template=chat_template if chat_template is not None else CHAT_TEMPLATE,
         image_token=IMAGE_PLACEHOLDER,
         num_additional_image_tokens=1,
     )

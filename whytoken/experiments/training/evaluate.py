@@ -146,7 +146,11 @@ def accuracy_by_kind(
     >>> accuracy_by_kind(model, processor, generate("test", 4))["all"]["n"]
     4
     """
-    predictions = predict_answers(model, processor, samples, batch_size=batch_size)
+    return _accuracy_table(samples, predict_answers(model, processor, samples, batch_size=batch_size))
+
+
+def _accuracy_table(samples: Sequence[Any], predictions: Sequence[str]) -> dict[str, dict[str, float]]:
+    """``{kind: {"n", "correct", "accuracy"}}`` of predicted answers, per ``sample.kind`` and ``"all"``."""
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for sample, predicted in zip(samples, predictions):
         for key in (sample.kind, "all"):
