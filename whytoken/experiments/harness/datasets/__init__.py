@@ -13,6 +13,12 @@ names them:
     test; default test), ``n`` (default 200), ``seed`` (offset inside the
     split, default 0), ``kinds`` (question kinds), ``world`` (WorldConfig
     parameters).
+``world576``
+    The 576-patch world (:mod:`whytoken.experiments.worlds.world576`) of the
+    ``whytoken-world576`` model, with ground-truth cause patches (every patch a
+    cause object touches; ``min_coverage`` keeps the better covered ones), the
+    exact coverage per patch in ``meta["regions"]``, and the words that matter.
+    Options: ``split``, ``n``, ``seed``, ``kinds``, ``min_coverage``.
 ``easyvqa``
     easy-VQA questions (:mod:`whytoken.experiments.worlds.easyvqa`) for the
     ``whytoken-easyvqa`` model, with ground-truth shape patches and words.
@@ -53,7 +59,7 @@ from whytoken.experiments.harness.datasets.base import (
     validate_dataset_spec,
 )
 from whytoken.experiments.harness.datasets.ground_truth import align_words, ground_truth_positions
-from whytoken.experiments.harness.datasets import easyvqa, jsonl, world  # noqa: F401 - register their kinds
+from whytoken.experiments.harness.datasets import easyvqa, jsonl, world, world576  # noqa: F401 - register kinds
 from whytoken.experiments.harness.datasets.prompts import packaged_prompt_lists
 
 __all__ = [

@@ -157,7 +157,7 @@ def list_datasets() -> list[str]:
     Examples
     --------
     >>> list_datasets()
-    ['easyvqa', 'jsonl', 'prompts', 'world']
+    ['easyvqa', 'jsonl', 'prompts', 'world', 'world576']
     """
     return _DATASETS.names()
 
