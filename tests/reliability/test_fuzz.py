@@ -185,8 +185,6 @@ def explanation_doc():
                    verify=False).to_json()
 
 
-@pytest.mark.xfail(strict=True, reason="pending: the lead (whytoken/query is being rewritten): damaged explanation "
-                                       "documents raise TypeError/AttributeError/KeyError from Explanation.from_json")
 @EXAMPLES
 @given(data=st.data())
 def test_explanation_documents(data, explanation_doc):

@@ -81,8 +81,8 @@ WRITERS: dict[str, tuple[str, Callable[[Path, bool], object]]] = {
     "log-append": ("rows.jsonl", _append),
 }
 
-#: Writers owned by others that are not atomic yet: writer -> who.
-PENDING = {"explanation": "the lead (Explanation.save in whytoken/query writes in place; use whytoken.files)"}
+#: Writers owned by others that are not atomic yet: writer -> who (none now: Explanation.save uses whytoken.files).
+PENDING: dict[str, str] = {}
 
 
 def _outcome(call: Callable[[], object]) -> tuple[str, str]:

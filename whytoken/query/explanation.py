@@ -372,8 +372,12 @@ class Explanation:
         SchemaError
             If it is not an explanation document.
         """
-        return cls.from_json(_read_file(path, "explanation",
-                                        "pass the explanation.json written by `whytoken explain` or Explanation.save"))
+        text = _read_file(path, "explanation", "pass the explanation.json written by `whytoken explain` or "
+                                               "Explanation.save")
+        try:
+            return cls.from_json(text)
+        except SchemaError as err:
+            raise SchemaError(f"{str(path)!r}: {err}") from err
 
 
 @dataclass(frozen=True)
@@ -482,5 +486,8 @@ class AnswerExplanation:
     @classmethod
     def load(cls, path: str | Path) -> "AnswerExplanation":
         """Read a file written by :meth:`save` (CheckpointError / SchemaError on failure)."""
-        return cls.from_json(_read_file(path, "answer explanation",
-                                        "pass the answer.json written by `whytoken explain --target all`"))
+        text = _read_file(path, "answer explanation", "pass the answer.json written by `whytoken explain --target all`")
+        try:
+            return cls.from_json(text)
+        except SchemaError as err:
+            raise SchemaError(f"{str(path)!r}: {err}") from err
