@@ -283,7 +283,7 @@ def report(name: str, trace: Any, workloads: list[Workload], methods: list[str],
     total = {m: sum(statistics.median(w.seconds[m]) * len(w.sets) for w in workloads) for m in methods}
     n_sets = sum(len(w.sets) for w in workloads)
     header = ["workload", "kind", "sets"] + [f"{m} s/set" for m in methods] + [
-        "cached / uncached b=1", "cached / uncached b=8", "tokens/set uncached", "tokens/set cached", "max |dp|",
+        "cached / uncached b=1", "cached / uncached b=8", "tokens/set uncached", "tokens/set cached", "max abs dp",
         "top differs"]
     rows = []
     for w in workloads + [None]:

@@ -867,9 +867,8 @@ class ModelAdapter:
         the unablated key/value prefix cached once per trace; every re-run starts
         from the language model's input embeddings captured once per trace, so
         the vision tower runs only for the images the ``pixel`` intervention
-        edits; and sets are packed into passes by a token budget for the device
-        (:func:`~whytoken.adapters.verification.token_budget`); measured in
-        benchmarks/RESULTS.md, "Verification cost".
+        edits; and sets are packed into passes by a per-device cost rule;
+        measured in benchmarks/RESULTS.md, "Verification cost".
         ``adapter.verification = VerificationSettings(False, False)`` restores the
         uncached path; ``adapter.forward_count`` counts the passes.
 
@@ -881,7 +880,8 @@ class ModelAdapter:
             One removal set per prediction (an empty set is the unablated run).
         batch_size : int or None
             Removal sets per forward pass; None (default): packed by the device's
-            token budget (on CPU, one long set per pass; many short ones).
+            pass-cost rule (:func:`~whytoken.adapters.verification.plan_batches`:
+            sets removing late tokens share passes, long re-runs go alone).
 
         Returns
         -------

@@ -78,8 +78,8 @@ __all__ = [
 ]
 
 #: Most tokens (rows x positions re-run) in one forward pass when ``batch_size`` is not given, by
-#: device type (a single row may exceed it). CPU: passes of more than ~1,000 tokens cost more per
-#: token (SmolLM2-135M, one thread: 4.3 ms per token up to 512, 6 ms at 2,400-9,400;
+#: device type (a single row may exceed it). CPU: large passes cost more per token (SmolLM2-135M,
+#: one thread: 4.6 ms per token in passes of up to 512, about 6 ms at 2,400-9,400;
 #: ``benchmarks/verification.py --calibrate``); GPU: a rule of thumb, not measured here, that keeps
 #: eager attention's (rows, heads, q, k) scores within a few GB.
 TOKEN_BUDGETS = {"cpu": 512, "cuda": 16384, "mps": 4096}
@@ -87,8 +87,8 @@ TOKEN_BUDGETS = {"cpu": 512, "cuda": 16384, "mps": 4096}
 #: The fixed cost of one forward pass, in tokens' worth of work, by device type: packing rows into
 #: one pass saves it once per pass saved and costs every padded position (each row of a pass is
 #: re-run from the pass's earliest start). CPU: fitted on SmolLM2-135M, one thread, cache of 600
-#: positions -- a pass costs about 130 ms (streaming the weights) + 25 ms per row (its copy of the
-#: cached prefix) + 4.3 ms per token, so 30 tokens; GPU: a rule of thumb (kernel launches dominate
+#: positions -- a pass costs about 128 ms (streaming the weights) + 24 ms per row (its copy of the
+#: cached prefix) + 4.6 ms per token, so 28 tokens; GPU: a rule of thumb (kernel launches dominate
 #: small passes), not measured here.
 PASS_OVERHEADS = {"cpu": 32, "cuda": 2048, "mps": 512}
 
