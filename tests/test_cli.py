@@ -274,3 +274,17 @@ def test_bad_target_value_is_a_clean_error(saved_trace, tmp_path):
     result = runner.invoke(app, ["explain", "--trace", str(saved_trace), "--no-verify", "--layer", "1",
                                  "--target", "last", "--out", str(tmp_path / "x")])
     assert result.exit_code == 2 and "--target 'last'" in result.output
+
+
+def test_demo_model_must_have_a_demo_world(tmp_path):
+    result = runner.invoke(app, ["demo", "--model", "smollm2-135m-instruct", "--out", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "no demo world" in result.output and "whytoken-world576" in result.output
+
+
+def test_every_packaged_demo_world_has_a_sample_with_ground_truth():
+    from whytoken.cli.demo import DEMO_MODELS, _truth, demo_sample
+
+    for model in DEMO_MODELS:
+        sample = demo_sample(model)
+        assert sample.prompt and sample.image is not None and sample.answer
+        assert "is caused by" in _truth(sample)
