@@ -182,15 +182,13 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _create_temporary(target: Path) -> Path:
+def _create_temporary(tmp: Path, target: Path) -> None:
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    tmp = _temporary_name(target)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # 0o666 minus the umask
     if target.exists():  # keep the permissions of the file being replaced
         with contextlib.suppress(OSError):
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))
-    return tmp
 
 
 def _discard(tmp: Path | None) -> None:
@@ -235,9 +233,10 @@ def atomic_path(path: PathLike, *, what: str = "file") -> Iterator[Path]:
     '.npz'
     """
     target = _target(path)
-    tmp: Path | None = None
+    # named before it is created, so that an interruption at any point leaves nothing behind
+    tmp: Path | None = _temporary_name(target)
     try:
-        tmp = _create_temporary(target)
+        _create_temporary(tmp, target)
         yield tmp
         _fsync_file(tmp)
         os.replace(tmp, target)
