@@ -313,3 +313,20 @@ def test_max_cond_size_caps_the_learner_and_is_recorded(two_causes_trace):
     assert sum(h.n_ci_tests for h in capped.heads) < sum(h.n_ci_tests for h in default.heads)
     with pytest.raises(InvalidParameterError, match="max_cond_size"):
         explain(two_causes_trace, TARGET, layer=1, verify=False, max_cond_size=-1)
+
+
+def test_a_degenerate_head_is_left_out_and_recorded(kit):
+    import numpy as np
+
+    trace = kit.make_trace([{3: 0.9, 0: 0.1}, {3: 0.9, 0: 0.1}])
+    attention = np.array(trace.attentions[1])
+    attention[1] = 1.0 / attention.shape[-1]  # every row equal: every partial correlation is undefined
+    degenerate = dataclasses.replace(trace, attentions={1: attention.astype(np.float32)})
+    result = explain(degenerate, TARGET, layer=1, model=kit.FakeModel(kit.intersects({3})))
+    assert result.provenance["heads"] == [0] and "1" in result.provenance["skipped_heads"]
+    assert result.explaining_set.positions == (3,)
+    only = dataclasses.replace(degenerate, attentions={1: attention[1:].astype(np.float32)})
+    from whytoken.errors import InvalidAttentionError
+
+    with pytest.raises(InvalidAttentionError, match="head 0"):
+        explain(only, TARGET, layer=1, verify=False)

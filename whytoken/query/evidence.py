@@ -190,7 +190,9 @@ def build_evidence(attention: np.ndarray, heads: Sequence[int], nodes: Sequence[
             # block of the graph's nodes, whose names are their positions.
             R = attention_to_correlation(attention[h, : last + 1, : last + 1])
             block = R[np.ix_(nodes, nodes)]
-            tests[h] = PartialCorrelationTest.from_correlation(block, n_samples=n_samples, alpha=alpha, nodes=nodes)
+            test = PartialCorrelationTest.from_correlation(block, n_samples=n_samples, alpha=alpha, nodes=nodes)
+            test.check_learnable()  # a degenerate head (e.g. every row equal) is left out, not learned forever
+            tests[h] = test
             correlations[h] = block
         except WhytokenError as err:
             skipped[h] = str(err)
