@@ -128,6 +128,26 @@ def report(rows: Sequence[Mapping[str, Any]], name: str, examples: int = 12) -> 
     return "\n".join(lines)
 
 
+def modality_plot(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], path: str) -> Any:
+    """One modality-reliance figure over several runs: a bar per dataset and question kind (whytoken's answers;
+    the label with pool ``all`` where a run has one, so that its sets can hold either modality)."""
+    from whytoken.experiments.harness.modality import modality_labels, plot_modality
+
+    merged = []
+    for name, rows in runs:
+        labels = [l for l in modality_labels(rows) if l.startswith("whytoken")]
+        if not labels:
+            continue
+        pools = {r["label"]: (r.get("setting") or {}).get("pool", "all") for r in rows}
+        label = next((l for l in labels if pools.get(l) == "all"), labels[0])
+        for r in rows:
+            if r["label"] == label:
+                kind = (r.get("sample") or {}).get("kind") or "prompt"
+                merged.append({**r, "label": "whytoken", "sample_id": f"{name}/{r['sample_id']}",
+                               "sample": {**(r.get("sample") or {}), "kind": f"{name}: {kind}"}})
+    return plot_modality(merged, path, "whytoken", include_all=False) if merged else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*", help="experiment configurations to run (or resume)")
@@ -135,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="first N samples of each dataset")
     parser.add_argument("--examples", type=int, default=12, help="losing answers listed per pair")
     parser.add_argument("--md", default=None, help="also write the report to this markdown file")
+    parser.add_argument("--plot", default=None, help="write one modality-reliance figure over all runs (PNG)")
     args = parser.parse_args(argv)
     if not args.configs and not args.results:
         parser.error("give configurations to run or --results folders to read")
@@ -151,9 +172,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"samples with errors, {summary.seconds:.0f} s -> {summary.output}")
         folders.append((config.name, summary.output))
     folders += [(Path(p).name, Path(p)) for p in args.results]
-    for name, folder in folders:
-        rows = read_rows(folder)
+    runs = [(name, read_rows(folder)) for name, folder in folders]
+    for name, rows in runs:
         text += ["", report(rows, name, args.examples)]
+    if args.plot:
+        written = modality_plot(runs, args.plot)
+        text.append(f"modality plot: {written}")
     text += ["", f"load after: {_uptime()}", f"command: {' '.join([Path(sys.argv[0]).name] + list(argv or sys.argv[1:]))}"]
     out = "\n".join(text)
     print(out)

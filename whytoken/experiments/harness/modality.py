@@ -50,8 +50,9 @@ def _kind(row: Mapping[str, Any]) -> str:
     return str((row.get("sample") or {}).get("kind") or "prompt")
 
 
-def modality_table(rows: Sequence[Mapping[str, Any]], label: str) -> list[dict[str, Any]]:
-    """Per question kind (``all`` first), shares of answers by ablation verdict and by set modality."""
+def modality_table(rows: Sequence[Mapping[str, Any]], label: str, include_all: bool = True) -> list[dict[str, Any]]:
+    """Per question kind (``all`` first unless ``include_all`` is false), shares of answers by ablation verdict
+    and by set modality."""
     chosen: dict[tuple, Mapping[str, Any]] = {}
     for r in rows:
         if r["label"] == label and r.get("modality") is not None:
@@ -60,7 +61,7 @@ def modality_table(rows: Sequence[Mapping[str, Any]], label: str) -> list[dict[s
     for r in chosen.values():
         groups.setdefault(_kind(r), []).append(r)
     out = []
-    for kind in ["all"] + sorted(k for k in groups if k != "all"):
+    for kind in (["all"] if include_all else []) + sorted(k for k in groups if k != "all"):
         group = groups[kind]
         if not group:
             continue
@@ -87,13 +88,13 @@ def modality_markdown(lines: Sequence[Mapping[str, Any]]) -> str:
 
 
 def plot_modality(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike[str],
-                  label: str | None = None) -> Path | None:
+                  label: str | None = None, include_all: bool = True) -> Path | None:
     """Stacked bars per question kind: the ablation verdicts (left) and the set modality (right)."""
     from whytoken.experiments.harness.plots import _figure, _save
 
     labels = modality_labels(rows)
     label = label if label is not None else (labels[0] if labels else None)
-    lines = modality_table(rows, label) if label is not None else []
+    lines = modality_table(rows, label, include_all) if label is not None else []
     if not lines:
         return None
     fig = _figure(9.0, 1.6 + 0.45 * len(lines))
