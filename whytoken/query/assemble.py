@@ -51,7 +51,9 @@ def _best_head(positions: Sequence[int], graphs: Sequence[HeadGraph]) -> HeadGra
         logp = max(g.evidence.log10_p.get(p, 0.0) for p in positions)
         return (worst, total, logp, g.head)
 
-    return min(graphs, key=key) if graphs else None
+    if not graphs or not any(g.depth.get(p, 0) > 0 for g in graphs for p in positions):
+        return None  # no head's PDS-tree holds a member: no head speaks for the set
+    return min(graphs, key=key)
 
 
 def build_set(found: FoundSet, tokens: Mapping[int, TokenInfo], graphs: Sequence[HeadGraph],
@@ -60,15 +62,18 @@ def build_set(found: FoundSet, tokens: Mapping[int, TokenInfo], graphs: Sequence
     """An :class:`ExplainingSet` for a set the search found (members, best head, outcome, claims)."""
     positions = tuple(sorted(found.positions))
     best = _best_head(positions, graphs)
+    # p-values come from the best head, or (no head's tree holds a member) the most dependent head
+    stats = best if best is not None or not graphs else min(
+        graphs, key=lambda g: (max(g.evidence.log10_p.get(p, 0.0) for p in positions), g.head))
     members = []
     for pos in positions:
         tok = tokens[pos]
         depth = best.depth.get(pos) if best is not None else None
-        log_p = best.evidence.log10_p.get(pos) if best is not None else None
+        log_p = stats.evidence.log10_p.get(pos) if stats is not None else None
         rest = [q for q in positions if q != pos]
         log_rest = None
-        if best is not None and rest and len(rest) <= min(conditional_limit, best.evidence.n_samples - 4):
-            log_rest = best.evidence.log10_p_given(pos, rest)
+        if stats is not None and rest and len(rest) <= min(conditional_limit, stats.evidence.n_samples - 4):
+            log_rest = stats.evidence.log10_p_given(pos, rest)
         members.append(Member(position=pos, kind=tok.kind, text=tok.text, patch=tok.patch,
                               pds_distance=depth if depth else None, log10_p_value=log_p,
                               log10_p_value_given_rest=log_rest))

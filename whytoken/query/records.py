@@ -280,7 +280,9 @@ class ExplainingSet:
     heads : tuple of int
         The heads whose graphs hold a member within ``max_range`` of the target.
     best_head : int or None
-        The head with the strongest evidence for the set (its distances and p-values are reported).
+        The head with the strongest graph evidence for the set (its distances and p-values are
+        reported); None when no head's PDS-tree holds a member (the p-values then come from the
+        head where the members depend most on the target).
     pds_distance : int or None
         Largest member distance from the target in ``best_head``'s PDS-tree (None: a member is outside it).
     depth_sum : int or None
