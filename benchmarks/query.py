@@ -12,6 +12,10 @@ Datasets (all through the experiment harness's loaders, so the ground truth is t
 ``world576``   the 576-patch world model (``whytoken-world576``) when installed: explained, inside
                the ground-truth object(s), passes, wall time per answer; ``--greedy`` also runs the
                black-box greedy search policy (if registered) on the same pool for the pass ratio.
+``ranking``    how well each evidence ordering ranks single tokens (demo world, ``--split``, ``-n``):
+               the rank of the first token whose removal changes the answer, when tokens are ordered
+               by the predicting row's attention, by graph tier then dependence, by dependence alone,
+               and at random (seeded); every single token is checked on the model.
 ``smollm2``    SmolLM2-135M on the packaged prompt lists (``smollm2_50``, ``smollm2_long``): the
                explaining sets equal the exhaustive search's (all of them; and "agree": same size,
                each one of the exhaustive's), the top-ranked set is the single token with the
@@ -154,6 +158,69 @@ def summarize_world(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def run_ranking(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import random
+
+    from whytoken.adapters import load_model
+    from whytoken.experiments.harness.datasets import load_dataset
+    from whytoken.query import explain
+    from whytoken.query.evidence import build_evidence
+
+    adapter = load_model("whytoken-demo")
+    rows = []
+    for sample in load_dataset({"kind": "world", "split": args.split, "n": args.n, "seed": args.offset}):
+        trace = adapter.trace(image=sample.pil_image(), prompt=sample.prompt, max_new_tokens=1, chat_template=False,
+                              layers=(-1,))
+        e = explain(trace, verify=False)
+        pool = _pool(trace, e)
+        preds = adapter.predict_batch(trace, e.target.position, [[p] for p in pool], batch_size=64)
+        hits = {p for p, q in zip(pool, preds) if q.changed}
+        if not hits:
+            continue
+        # the evidence table the search orders by, rebuilt from the explanation's own graphs
+        heads = {h.head: h for h in e.heads}
+        depth = {p: min((h.pds_depth.get(p, 99) for h in heads.values() if h.pds_depth.get(p, 0) > 0), default=None)
+                 for p in pool}
+        logp = {m: 0.0 for m in pool}
+
+        import numpy as np
+
+        attn = np.asarray(trace.attentions[max(trace.attentions)])
+        layer = build_evidence(attn, list(heads), pool + [e.target_node], e.provenance["n_samples"],
+                               e.provenance["alpha"], last=e.target_node)
+        for ev in layer.for_root(e.target_node, e.attention_row):
+            for p in pool:
+                logp[p] = min(logp[p], ev.log10_p.get(p, 0.0))
+        att = {p: float(np.mean([e.attention[h][p] for h in heads])) for p in pool}
+        tier = {p: 2 if depth[p] is None else (0 if depth[p] == 1 else 1) for p in pool}
+        rng = random.Random(sample.sample_id)
+        shuffled = pool[:]
+        rng.shuffle(shuffled)
+        orders = {"attention": sorted(pool, key=lambda p: (-att[p], p)),
+                  "graph tier, then dependence": sorted(pool, key=lambda p: (tier[p], logp[p], p)),
+                  "dependence": sorted(pool, key=lambda p: (logp[p], p)),
+                  "random": shuffled}
+        row = {"id": sample.sample_id, "pool": len(pool), "n_changing": len(hits),
+               "first_rank": {name: min(order.index(h) for h in hits) for name, order in orders.items()},
+               "changing_in_a_tree": sum(depth[h] is not None for h in hits)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def summarize_ranking(rows: Sequence[dict[str, Any]]) -> list[str]:
+    lines = [f"{len(rows)} answers with a single token that changes them; pool {statistics.mean(r['pool'] for r in rows):.1f} "
+             f"tokens, {statistics.mean(r['n_changing'] for r in rows):.1f} of them change the answer; "
+             f"{sum(r['changing_in_a_tree'] for r in rows)} of {sum(r['n_changing'] for r in rows)} changing tokens "
+             "lie within PDS distance 3 of the target in some head"]
+    for name in rows[0]["first_rank"] if rows else ():
+        ranks = [r["first_rank"][name] for r in rows]
+        lines.append(f"  {name:28s} rank of the first changing token: mean {statistics.mean(ranks):.1f}, median "
+                     f"{statistics.median(ranks):.0f}, first {sum(x == 0 for x in ranks)}/{len(ranks)}, "
+                     f"top 4 {sum(x < 4 for x in ranks)}/{len(ranks)}")
+    return lines
+
+
 def run_smollm2(args: argparse.Namespace) -> list[dict[str, Any]]:
     from whytoken.adapters import load_model
     from whytoken.experiments.harness.datasets import load_dataset
@@ -173,10 +240,16 @@ def run_smollm2(args: argparse.Namespace) -> list[dict[str, Any]]:
             truth = set(ex["sets"])
             drops = ex["single_drops"]
             best_drop = max(drops, key=drops.get) if drops else None
+            changing = [s[0] for s in truth if len(s) == 1]
+            best_changing = max(changing, key=drops.get) if changing else None
             row.update(pool=len(pool), exhaustive_minimum=ex["minimum"], exhaustive_sets=[list(s) for s in truth],
                        exhaustive_passes=ex["passes"], equal=ours == truth,
                        agree=bool(ours) and ours <= truth if truth else not ours,
-                       largest_drop=best_drop, top_is_largest_drop=row["top"] == [best_drop])
+                       # the exhaustive search stops at --max-size: a larger set found cannot be compared
+                       comparable=bool(truth) or not ours or min(len(x) for x in ours) <= args.max_size,
+                       largest_drop=best_drop, top_is_largest_drop=row["top"] == [best_drop],
+                       largest_changing_drop=best_changing,
+                       top_is_largest_changing_drop=best_changing is not None and row["top"] == [best_changing])
             rows.append(row)
             print(json.dumps(row), flush=True)
     return rows
@@ -185,21 +258,27 @@ def run_smollm2(args: argparse.Namespace) -> list[dict[str, Any]]:
 def summarize_smollm2(rows: Sequence[dict[str, Any]]) -> list[str]:
     lines = []
     for name in sorted({r["list"] for r in rows}) + ["all"]:
-        part = [r for r in rows if name in ("all", r["list"])]
+        every = [r for r in rows if name in ("all", r["list"])]
+        part = [r for r in every if r.get("comparable", True)]
         n = len(part)
+        if len(every) > n:
+            lines.append(f"{name}: {len(every) - n} prompt(s) whose smallest set found is larger than the exhaustive "
+                         "search's --max-size left out of the comparison (the exhaustive search found none)")
         one = [r for r in part if r["exhaustive_minimum"] == 1]
         ours, ex = (statistics.mean(r[k] for r in part) for k in ("passes", "exhaustive_passes"))
         lines.append(f"{name} ({n} prompts): sets equal to exhaustive {sum(r['equal'] for r in part)}/{n} "
                      f"({sum(r['equal'] for r in part) / n:.0%}); agree (same size, each one of the exhaustive's) "
-                     f"{sum(r['agree'] for r in part)}/{n}; top = largest single drop where the minimum is one "
-                     f"token {sum(r['top_is_largest_drop'] for r in one)}/{len(one)}; passes {ours:.1f} vs "
+                     f"{sum(r['agree'] for r in part)}/{n}; where the minimum is one token, top = the single token "
+                     f"with the largest probability drop {sum(r['top_is_largest_drop'] for r in one)}/{len(one)}, "
+                     f"= the one with the largest drop among those that change the target "
+                     f"{sum(r.get('top_is_largest_changing_drop', False) for r in one)}/{len(one)}; passes {ours:.1f} vs "
                      f"exhaustive {ex:.1f} (ratio {ours / max(ex, 1e-9):.3f})")
     return lines
 
 
 def main(argv: Iterable[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("dataset", choices=["world", "world576", "smollm2"])
+    parser.add_argument("dataset", choices=["world", "world576", "smollm2", "ranking"])
     parser.add_argument("--split", default="test")
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--offset", type=int, default=0)
@@ -219,6 +298,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     if args.dataset == "smollm2":
         rows = run_smollm2(args)
         lines = summarize_smollm2(rows)
+    elif args.dataset == "ranking":
+        rows = run_ranking(args)
+        lines = summarize_ranking(rows)
     else:
         rows = run_world(args)
         lines = summarize_world(rows)
