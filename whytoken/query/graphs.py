@@ -229,9 +229,10 @@ class TokenEvidence:
         heads, position.
 
         Attention leads because it ranks best where it was measured: on the demo world's validation
-        split the first token whose removal changes the answer sits at mean rank 0.9 of ~43 by
-        attention, 19.8 by graph tier then dependence, and 11.8 at random (benchmarks/RESULTS.md,
-        "Ranking single tokens"); the graph breaks ties and ties groups together.
+        split (78 answers) the first token whose removal changes the answer sits at mean rank 1.0 of
+        ~43 by attention, 22.6 by graph tier then dependence, and 10.3 at random
+        (``python benchmarks/query.py ranking``; benchmarks/RESULTS.md, "Ranking single tokens"); the
+        graphs break ties and tie groups together.
         """
         logp = self.log10_p.get(token, 0.0)
         logp = 0.0 if logp is None or math.isnan(logp) else logp
