@@ -55,7 +55,7 @@ def test_every_head_degenerate_is_an_error():
 
 def test_layer_graphs_for_an_earlier_root_are_induced_subgraphs():
     trace = fakes.make_trace([{3: 0.5, 7: 0.4, 0: 0.1}])
-    from whytoken.query.explain import _token_info
+    from whytoken.query.plan import token_info as _token_info
 
     tokens = {int(p.index): _token_info(p) for p in trace.positions}
     layer = build_evidence(np.asarray(trace.attentions[1]), (0,), list(range(11)), n_samples=64, alpha=0.01)
@@ -77,7 +77,7 @@ def test_token_evidence_orders_by_attention_then_graph():
 
 def test_token_evidence_summarises_heads():
     trace = fakes.make_trace([{3: 0.9, 0: 0.1}, {5: 0.9, 0: 0.1}])
-    from whytoken.query.explain import _token_info
+    from whytoken.query.plan import token_info as _token_info
 
     tokens = {int(p.index): _token_info(p) for p in trace.positions}
     layer = build_evidence(np.asarray(trace.attentions[1]), (0, 1), list(range(10)), n_samples=64, alpha=0.01)

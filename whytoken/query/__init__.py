@@ -34,17 +34,8 @@ from whytoken.query.criteria import (
 from whytoken.query.explain import InterveningModel, ProgressCallback, TraceLike, explain
 from whytoken.query.explanation import ANSWER_SCHEMA, SCHEMA, AnswerExplanation, Explanation
 from whytoken.query.proposals import Proposal, Proposer, get_proposer, list_proposers, register_proposer
-from whytoken.query.records import (
-    Check,
-    ExplainingSet,
-    HeadResult,
-    Hint,
-    InterventionOutcome,
-    Member,
-    SearchSummary,
-    TargetToken,
-    TokenInfo,
-)
+from whytoken.query.records import ExplainingSet, InterventionOutcome, Member, TargetToken, TokenInfo
+from whytoken.query.summaries import Check, HeadResult, Hint, SearchSummary
 from whytoken.query.search import (
     DEFAULT_POLICY,
     SearchPolicy,

@@ -24,7 +24,8 @@ from typing import Mapping, Sequence
 
 from whytoken.query.criteria import Criterion
 from whytoken.query.graphs import HeadGraph, TokenEvidence
-from whytoken.query.records import ExplainingSet, Hint, InterventionOutcome, Member, TokenInfo
+from whytoken.query.records import ExplainingSet, InterventionOutcome, Member, TokenInfo
+from whytoken.query.summaries import Hint
 from whytoken.query.search import FoundSet, SearchResult, exhaustive_passes
 from whytoken.query.verification import Verifier, subsets_checked
 

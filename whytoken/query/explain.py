@@ -57,33 +57,22 @@ import inspect
 import logging
 import time
 import warnings
-from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from whytoken.errors import ExplanationError, InvalidParameterError, TargetError
+from whytoken.errors import ExplanationError
 from whytoken.query.assemble import build_set, exhaustive_estimate, hints_for, rank_sets, status_message
-from whytoken.query.criteria import DEFAULT_CRITERION, Criterion, get_criterion
+from whytoken.query.criteria import DEFAULT_CRITERION, Criterion
 from whytoken.query.evidence import build_evidence
 from whytoken.query.explanation import AnswerExplanation, Explanation
 from whytoken.query.graphs import LayerGraphs, learn_graphs, token_evidence
-from whytoken.query.records import SearchSummary, TargetToken, TokenInfo
-from whytoken.query.search import DEFAULT_POLICY, FoundSet, SearchContext, SearchPolicy, get_policy
-from whytoken.query.settings import (
-    DEFAULT_ALPHA,
-    DEFAULT_MAX_COND_SIZE,
-    DEFAULT_MAX_PASSES,
-    DEFAULT_MAX_RANGE,
-    POOLS,
-    check_alpha,
-    check_optional_positive_int,
-    check_positive_int,
-    default_method,
-    resolve_n_samples,
-    resolve_target_row,
-)
-from whytoken.query.targets import answer_targets, default_target, kind_name, resolve_heads, resolve_layer, resolve_target
+from whytoken.query.plan import Settings, TargetPlan, plan_target, prune_nodes, resolve_settings
+from whytoken.query.records import TargetToken
+from whytoken.query.search import DEFAULT_POLICY, FoundSet, SearchContext, SearchPolicy
+from whytoken.query.settings import DEFAULT_ALPHA, DEFAULT_MAX_COND_SIZE, DEFAULT_MAX_PASSES, DEFAULT_MAX_RANGE
+from whytoken.query.summaries import SearchSummary
+from whytoken.query.targets import answer_targets, default_target, resolve_heads, resolve_layer, resolve_target
 from whytoken.query.verification import Verifier
 
 __all__ = ["explain", "TraceLike", "InterveningModel", "ProgressCallback"]
@@ -122,43 +111,6 @@ class InterveningModel(Protocol):
                       kind: str = "mask") -> list[Any]: ...
 
 
-@dataclass(frozen=True)
-class _Settings:
-    """The validated, resolved settings of one query."""
-
-    crit: Criterion
-    policy: SearchPolicy
-    method: str
-    ordered: bool
-    n_samples: int
-    cond_cap: int
-    alpha: float
-    max_range: int | None
-    max_set_size: int | None
-    max_passes: int
-    batch_size: int | None
-    include_special: bool
-    pool: Any
-    target_row: str
-    intervention: str
-    is_causal: bool
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Where one target sits: its positions, the graph nodes and the candidate pool."""
-
-    gen_index: int
-    gen: Any
-    reason: str
-    target_pos: int
-    root: int
-    query_row: int
-    tokens: Mapping[int, TokenInfo]
-    nodes: tuple[int, ...]
-    pool: tuple[int, ...]
-
-
 def _versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for package in ("whytoken", "transformers", "torch", "numpy", "networkx", "causal-learn"):
@@ -167,71 +119,6 @@ def _versions() -> dict[str, str | None]:
         except importlib.metadata.PackageNotFoundError:
             out[package] = None
     return out
-
-
-def _token_info(position: Any) -> TokenInfo:
-    patch, box, token_id = getattr(position, "patch", None), getattr(position, "box", None), getattr(position, "token_id", None)
-    image = getattr(position, "image_index", None)
-    return TokenInfo(position=int(position.index), kind=kind_name(position.kind), text=str(position.text),
-                     token_id=None if token_id is None else int(token_id),
-                     patch=None if patch is None else (int(patch[0]), int(patch[1])),
-                     box=None if box is None else tuple(float(b) for b in box),
-                     image_index=None if image is None else int(image))
-
-
-def _pool_filter(pool: Any) -> Any:
-    if isinstance(pool, str):
-        if pool not in POOLS:
-            raise InvalidParameterError(f"pool must be one of {', '.join(POOLS)} or positions, got {pool!r}")
-        return pool
-    try:
-        positions = frozenset(int(p) for p in pool)
-    except (TypeError, ValueError):
-        raise InvalidParameterError(f"pool must be one of {', '.join(POOLS)} or an iterable of positions, "
-                                    f"got {pool!r}") from None
-    if not positions:
-        raise InvalidParameterError("pool is empty; pass 'all', 'image', 'text' or some positions")
-    return positions
-
-
-def _plan(trace: Any, s: _Settings, gen_index: int, gen: Any, reason: str, n_seq: int,
-          nodes: Iterable[int] | None) -> _Plan:
-    target_pos = int(gen.position)
-    if target_pos >= n_seq:
-        raise TargetError(f"target position {target_pos} ({gen.text!r}) is beyond the traced attention "
-                          f"({n_seq} positions); trace again so the attention covers the generated tokens")
-    query_row = target_pos - 1 if s.is_causal and target_pos > 0 else target_pos
-    root = query_row if s.target_row == "predicting" else target_pos
-    last = root if s.is_causal else n_seq - 1  # a decoder's target sees only earlier positions
-    tokens = {int(p.index): _token_info(p) for p in trace.positions if int(p.index) <= max(last, target_pos)}
-    first = min(tokens)
-    allowed = {p for p in tokens if p <= last and p not in (root, target_pos)}
-    if nodes is None:
-        node_list = sorted(allowed)
-    else:
-        node_list = sorted({int(p) for p in nodes} - {root, target_pos})
-        bad = [p for p in node_list if p not in allowed]
-        if bad:
-            raise InvalidParameterError(f"nodes {bad[:10]} are not positions the target can depend on "
-                                        f"(valid: 0..{last}, without {sorted({root, target_pos})}); pass positions "
-                                        "of the trace")
-    if isinstance(s.pool, frozenset):
-        bad = sorted(s.pool - set(node_list))
-        if bad:
-            raise InvalidParameterError(f"pool positions {bad[:10]} are not graph nodes the target can depend on "
-                                        f"(valid: {node_list[0]}..{node_list[-1]}); pass earlier positions")
-        pool = tuple(sorted(s.pool))
-    else:
-        kinds = {"all": None, "image": {"image_patch"}, "text": {"prompt_text", "generated"}}[s.pool]
-        pool = tuple(p for p in node_list
-                     if (s.include_special or (p != first and tokens[p].kind != "special"))
-                     and (kinds is None or tokens[p].kind in kinds))
-    if not pool:
-        what = "" if s.pool == "all" else f" of kind {s.pool!r}"
-        raise ExplanationError(f"no removable token{what} before the target {gen.text!r} at position {target_pos}: "
-                               "the candidates are the first position or special tokens; pass include_special=True, "
-                               "another pool, or a longer prompt")
-    return _Plan(gen_index, gen, reason, target_pos, root, query_row, tokens, tuple(node_list + [root]), pool)
 
 
 def _predictor(model: Any, trace: Any, target_pos: int, intervention: str,
@@ -250,7 +137,7 @@ def _predictor(model: Any, trace: Any, target_pos: int, intervention: str,
     return predict
 
 
-def _explain_target(trace: Any, s: _Settings, plan: _Plan, layer: LayerGraphs, verifier_model: Any,
+def _explain_target(trace: Any, s: Settings, plan: TargetPlan, layer: LayerGraphs, verifier_model: Any,
                     progress: ProgressCallback | None, provenance: Mapping[str, Any], learn_seconds: float,
                     t_start: float) -> Explanation:
     graphs = layer.for_root(plan.root, plan.query_row, plan.nodes, s.max_range)
@@ -420,8 +307,9 @@ def explain(
         warnings.warn("explain(max_candidates=...) is ignored: the search is bounded by max_passes (forward passes "
                       "in all) since whytoken 0.2", DeprecationWarning, stacklevel=2)
     info = dict(getattr(trace, "model_info", None) or {})
-    settings = _settings(info, alpha, n_samples, method, max_set_size, max_range, max_passes, criterion, policy,
-                         include_special, pool, max_cond_size, batch_size, target_row, intervention, max_nodes)
+    settings = resolve_settings(info, alpha, n_samples, method, max_set_size, max_range, max_passes, criterion,
+                                policy, include_special, pool, max_cond_size, batch_size, target_row, intervention,
+                                max_nodes)
     layer_key = resolve_layer(trace, layer)
     attn = np.asarray(trace.attentions[layer_key])
     if attn.ndim != 3 or attn.shape[1] != attn.shape[2]:
@@ -445,11 +333,11 @@ def explain(
     else:
         index, gen = resolve_target(trace, target)
         targets, skipped = [(index, gen, f"requested ({target!r})")], []
-    plans = [_plan(trace, settings, i, g, why, n_seq, nodes) for i, g, why in targets]
+    plans = [plan_target(trace, settings, i, g, why, n_seq, nodes) for i, g, why in targets]
 
     all_nodes = sorted(set().union(*(p.nodes for p in plans)))
     if max_nodes is not None and len(all_nodes) > max_nodes + 1:
-        all_nodes, plans = _prune(attn, head_ids, plans, max_nodes, settings, trace, n_seq)
+        all_nodes, plans = prune_nodes(attn, head_ids, plans, max_nodes, settings, trace, n_seq)
     t_learn = time.perf_counter()
     evidence = build_evidence(attn, head_ids, all_nodes, settings.n_samples, settings.alpha, last=max(all_nodes))
     tokens = {k: v for p in plans for k, v in p.tokens.items()}
@@ -472,49 +360,7 @@ def explain(
                              generated_text="".join(str(g.text) for g in trace.generated), provenance=provenance)
 
 
-def _settings(info: Mapping[str, Any], alpha: Any, n_samples: Any, method: str | None, max_set_size: Any,
-              max_range: Any, max_passes: Any, criterion: Any, policy: Any, include_special: Any, pool: Any,
-              max_cond_size: Any, batch_size: Any, target_row: str, intervention: str,
-              max_nodes: Any) -> _Settings:
-    from whytoken.causal import get_learner
-
-    alpha = check_alpha(alpha)
-    check_optional_positive_int("max_set_size", max_set_size)
-    check_optional_positive_int("max_range", max_range)
-    check_optional_positive_int("batch_size", batch_size)
-    check_optional_positive_int("max_nodes", max_nodes)
-    max_passes = check_positive_int("max_passes", max_passes)
-    if max_cond_size is not None and (isinstance(max_cond_size, bool) or not isinstance(max_cond_size, (int, np.integer))
-                                      or max_cond_size < 0):
-        raise InvalidParameterError(f"max_cond_size must be an int >= 0 or None, got {max_cond_size!r}")
-    if not isinstance(intervention, str):
-        raise InvalidParameterError(f"intervention must be a name such as 'mask', got {intervention!r}")
-    method = method or default_method(info)
-    learner_cls = type(get_learner(method))  # an unknown name raises UnknownLearnerError listing the known ones
-    n = resolve_n_samples(n_samples, info)
-    is_causal = bool(info.get("is_causal", True))
-    return _Settings(
-        crit=get_criterion(criterion), policy=get_policy(policy), method=method,
-        ordered=bool(getattr(learner_cls, "uses_order", False)), n_samples=n,
-        cond_cap=n - 4 if max_cond_size is None else min(int(max_cond_size), n - 4), alpha=alpha,
-        max_range=max_range, max_set_size=max_set_size, max_passes=max_passes, batch_size=batch_size,
-        include_special=bool(include_special), pool=_pool_filter(pool),
-        target_row=resolve_target_row(target_row, is_causal), intervention=intervention, is_causal=is_causal)
-
-
-def _prune(attn: np.ndarray, head_ids: Sequence[int], plans: list[_Plan], max_nodes: int, s: _Settings,
-           trace: Any, n_seq: int) -> tuple[list[int], list[_Plan]]:
-    """Keep the ``max_nodes`` positions the (last) predicting row attends to most, plus the target nodes."""
-    last = plans[-1]
-    weight = attn[list(head_ids), last.query_row, :].mean(axis=0)
-    candidates = sorted(set().union(*(p.nodes for p in plans)) - {p.root for p in plans})
-    keep = set(sorted(candidates, key=lambda q: (-float(weight[q]), q))[:max_nodes])
-    pruned = [_plan(trace, s, p.gen_index, p.gen, p.reason, n_seq, [q for q in p.nodes if q in keep])
-              for p in plans]
-    return sorted(set().union(*(p.nodes for p in pruned))), pruned
-
-
-def _provenance(info: Mapping[str, Any], layer_key: int, evidence: Any, s: _Settings, seed: int, verify: bool,
+def _provenance(info: Mapping[str, Any], layer_key: int, evidence: Any, s: Settings, seed: int, verify: bool,
                 max_nodes: int | None) -> dict[str, Any]:
     return {
         "model": info.get("name") or info.get("model") or info.get("name_or_path"),

@@ -45,17 +45,14 @@ from whytoken.files import atomic_write_text, ensure_directory
 from whytoken.graphs import PAG
 from whytoken.query.records import (
     KIND_NAMES,
-    Check,
     ExplainingSet,
-    HeadResult,
-    Hint,
     InterventionOutcome,
     Member,
-    SearchSummary,
     TargetToken,
     TokenInfo,
     float_to_json,
 )
+from whytoken.query.summaries import Check, HeadResult, Hint, SearchSummary
 
 __all__ = [
     "SCHEMA",

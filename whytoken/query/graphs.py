@@ -33,7 +33,8 @@ import numpy as np
 
 from whytoken.graphs import PAG
 from whytoken.query.evidence import HeadEvidence, LayerEvidence
-from whytoken.query.records import HeadResult, TokenInfo
+from whytoken.query.records import TokenInfo
+from whytoken.query.summaries import HeadResult
 
 __all__ = ["HeadGraph", "LayerGraphs", "TokenEvidence", "learn_graphs", "token_evidence", "annotate"]
 

@@ -45,7 +45,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from whytoken.errors import ExplanationError
 from whytoken.query.criteria import Criterion
-from whytoken.query.records import Check, InterventionOutcome
+from whytoken.query.records import InterventionOutcome
+from whytoken.query.summaries import Check
 
 __all__ = ["Verifier", "grow", "shrink", "subsets_checked"]
 
