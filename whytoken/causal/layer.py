@@ -108,9 +108,10 @@ def learn_layer(
         Processes for the per-head work after level 1: None or 1 runs in this
         process, -1 uses every CPU this process may run on, k uses k.
         Levels 0 and 1 of a group of heads always run together.
-    backend : {"numpy", "torch"}, optional
-        Where levels 0 and 1 run (default: "torch" for a CUDA tensor, else
-        "numpy"); results are the same.
+    backend : {"numba", "numpy", "torch"}, optional
+        Where the level-1 screen runs (default: "torch" for a CUDA tensor,
+        else "numba" where numba is installed, else "numpy"); results are
+        the same.
     device : str or torch.device, optional
         Torch device for ``backend="torch"`` (default: the tensor's, else CUDA
         when available, else CPU).
@@ -149,7 +150,7 @@ def learn_layer(
     else:
         order = None
     if backend is None:
-        backend = "torch" if tensor_device is not None and tensor_device.type == "cuda" else "numpy"
+        backend = "torch" if tensor_device is not None and tensor_device.type == "cuda" else evidence.default_backend()
     if device is None and tensor_device is not None:
         device = tensor_device
     if backend not in evidence.BACKENDS:
@@ -243,4 +244,4 @@ class _Job:
 
     def group(self, tests: list[PartialCorrelationTest]) -> list[LearnResult]:
         """A group of heads in one process: their levels 0 and 1 together, then each on its own."""
-        return [self.finish(t, p) for t, p in zip(tests, self.evidence(tests, "numpy", None))]
+        return [self.finish(t, p) for t, p in zip(tests, self.evidence(tests, evidence.default_backend(), None))]
