@@ -41,7 +41,8 @@ from whytoken.experiments.training.batches import _pixel_values
 from whytoken.experiments.training.world576_batches import PROBE_SIZES, SILHOUETTE_CELLS, ImageItem, suffix_batch
 from whytoken.experiments.worlds.world576 import KINDS
 
-__all__ = ["image_features", "prefix_pass", "question_pass", "vision_loss", "training_losses"]
+__all__ = ["CONTEXT_OFFSETS", "image_features", "prefix_pass", "question_pass", "vision_loss", "context_targets",
+           "context_loss", "training_losses"]
 
 #: Weight of the silhouette term (a mean over 49 cells) inside the vision-probe loss.
 SILHOUETTE_WEIGHT = 10.0
@@ -139,17 +140,57 @@ def vision_loss(probe: torch.nn.Module, features: torch.Tensor, classes: torch.T
     return _heads_loss(logits[..., :n_classes], classes, PROBE_SIZES["vision"]) + SILHOUETTE_WEIGHT * bce
 
 
+#: Causal neighbours of a patch whose silhouette and colour the context probe reads: (row, col) offsets
+#: up-left, up, up-right and left (all earlier in row-major order, so visible under the causal mask).
+CONTEXT_OFFSETS: tuple[tuple[int, int], ...] = ((-1, -1), (-1, 0), (-1, 1), (0, -1))
+
+
+def context_targets(silhouettes: torch.Tensor, colors: torch.Tensor, grid: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The silhouettes ``(images, 576, 4, 49)`` and colour classes ``(images, 576, 4)`` of each patch's
+    :data:`CONTEXT_OFFSETS` neighbours (empty outside the image).
+
+    Examples
+    --------
+    >>> sil = torch.zeros(1, 4, 49); sil[0, 0] = 1.0  # a 2 x 2 grid whose top-left patch is full
+    >>> shapes, cols = context_targets(sil, torch.tensor([[3, 0, 0, 0]]), 2)
+    >>> shapes[0, 3, 0].sum().item(), shapes[0, 1, 3].sum().item(), cols[0, 1].tolist()  # (1, 1) sees it up-left
+    (49.0, 49.0, [0, 0, 0, 3])
+    """
+    n, _, cells = silhouettes.shape
+    sil = torch.nn.functional.pad(silhouettes.reshape(n, grid, grid, cells), (0, 0, 1, 1, 1, 1))
+    col = torch.nn.functional.pad(colors.reshape(n, grid, grid), (1, 1, 1, 1))
+    shapes = [sil[:, 1 + dr : 1 + dr + grid, 1 + dc : 1 + dc + grid] for dr, dc in CONTEXT_OFFSETS]
+    classes = [col[:, 1 + dr : 1 + dr + grid, 1 + dc : 1 + dc + grid] for dr, dc in CONTEXT_OFFSETS]
+    return (torch.stack(shapes, dim=3).reshape(n, grid * grid, len(CONTEXT_OFFSETS), cells),
+            torch.stack(classes, dim=3).reshape(n, grid * grid, len(CONTEXT_OFFSETS)))
+
+
+def context_loss(probe: torch.nn.Module, states: torch.Tensor, silhouettes: torch.Tensor, colors: torch.Tensor,
+                 grid: int) -> torch.Tensor:
+    """The context probe's loss: each image token's neighbours' silhouettes (BCE) and colours (CE)."""
+    shapes, classes = context_targets(silhouettes, colors, grid)
+    logits = probe(states)
+    k = len(CONTEXT_OFFSETS)
+    sil_logits = logits[..., : k * SILHOUETTE_CELLS].reshape(shapes.shape)
+    col_logits = logits[..., k * SILHOUETTE_CELLS :].reshape(*classes.shape, -1)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(sil_logits, shapes)
+    ce = torch.nn.functional.cross_entropy(col_logits.reshape(-1, col_logits.shape[-1]), classes.reshape(-1))
+    return SILHOUETTE_WEIGHT * bce + ce
+
+
 def training_losses(model: Any, probes: torch.nn.ModuleDict, items: Sequence[ImageItem], vocab: dict[str, int],
                     captured: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Answer, vision-probe, object-probe and slot-probe losses of one step, plus accuracies per kind.
 
-    ``captured`` is filled by forward hooks on the layers ``probe`` (read after
-    the prefix pass) and ``query`` (read after the question pass).
+    ``captured`` is filled by forward hooks on the layers ``probe`` and, when
+    ``probes`` has a ``context`` head, ``context`` (read after the prefix pass),
+    and ``query`` (read after the question pass).
     """
     features = image_features(model, _pixel_values([it.pixels for it in items]))
     dropped = torch.from_numpy(np.stack([it.dropped for it in items]))
     cache, prefix_mask = prefix_pass(model, features, vocab["<s>"], dropped)
     object_states = captured["probe"][:, 1:]
+    context_states = captured["context"][:, 1:] if "context" in probes else None
     batch = suffix_batch(items, vocab)
     hidden = question_pass(model, cache, prefix_mask, batch, len(items[0].questions))
     rows = torch.arange(hidden.shape[0])
@@ -166,6 +207,11 @@ def training_losses(model: Any, probes: torch.nn.ModuleDict, items: Sequence[Ima
         "slot": torch.nn.functional.binary_cross_entropy_with_logits(slot_logits, slot_targets, reduction="sum")
         / len(rows),
     }
+    if context_states is not None:
+        classes = torch.from_numpy(np.stack([it.vision_targets for it in items]))
+        grid = int(round(classes.shape[1] ** 0.5))
+        out["context"] = context_loss(probes["context"], context_states,
+                                      torch.from_numpy(np.stack([it.silhouettes for it in items])), classes[..., 0], grid)
     hits = (answer_logits.argmax(-1) == batch["answer"]).float()
     kinds = [q.kind for it in items for q in it.questions]
     for kind in KINDS:

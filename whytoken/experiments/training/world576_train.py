@@ -73,7 +73,7 @@ from whytoken.experiments.training.loop import _lr_at
 from whytoken.experiments.training.world576_batches import PROBE_SIZES, SILHOUETTE_CELLS, make_items, vision_targets
 from whytoken.experiments.training.world576_model import World576Architecture, build_model, build_processor
 from whytoken.experiments.training.batches import _pixel_values
-from whytoken.experiments.training.world576_passes import image_features, training_losses, vision_loss
+from whytoken.experiments.training.world576_passes import CONTEXT_OFFSETS, image_features, training_losses, vision_loss
 from whytoken.experiments.worlds.demo import SPLIT_SEED_RANGES
 from whytoken.experiments.worlds.world576 import (
     KINDS,
@@ -119,6 +119,8 @@ class World576TrainConfig:
     vision_weight: float = 1.0
     object_weight: float = 1.0
     slot_weight: float = 0.25
+    context_weight: float = 1.0
+    context_layer: int = 0
     probe_layer: int = 1
     query_layer: int = 2
     vision_steps: int = 400
@@ -146,10 +148,12 @@ class World576TrainConfig:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name}={getattr(self, name)} is outside [0, 1]")
         layers = self.architecture.text_layers
-        if not 0 <= self.probe_layer < layers - 1 or not 0 <= self.query_layer < layers:
-            raise ConfigError(f"probe_layer={self.probe_layer}, query_layer={self.query_layer}: expected "
-                              f"0 <= probe_layer < {layers - 1} and 0 <= query_layer < {layers} (text_layers={layers})")
-        if self.lr <= 0 or min(self.vision_weight, self.object_weight, self.slot_weight) < 0:
+        if (not 0 <= self.probe_layer < layers - 1 or not 0 <= self.query_layer < layers
+                or not 0 <= self.context_layer < layers - 1):
+            raise ConfigError(f"probe_layer={self.probe_layer}, context_layer={self.context_layer}, query_layer="
+                              f"{self.query_layer}: expected 0 <= probe_layer, context_layer < {layers - 1} and "
+                              f"0 <= query_layer < {layers} (text_layers={layers})")
+        if self.lr <= 0 or min(self.vision_weight, self.object_weight, self.slot_weight, self.context_weight) < 0:
             raise ConfigError(f"lr={self.lr}, probe weights {self.vision_weight}, {self.object_weight}, "
                               f"{self.slot_weight}: expected lr > 0 and non-negative weights")
 
@@ -173,6 +177,8 @@ def _probes(config: World576TrainConfig) -> torch.nn.ModuleDict:
         "vision": torch.nn.Linear(hidden, sum(PROBE_SIZES["vision"]) + SILHOUETTE_CELLS),
         "object": torch.nn.Linear(hidden, sum(PROBE_SIZES["object"])),
         "slot": torch.nn.Linear(hidden, config.world.slot_grid ** 2),
+        **({"context": torch.nn.Linear(hidden, len(CONTEXT_OFFSETS) * (SILHOUETTE_CELLS + PROBE_SIZES["vision"][0]))}
+           if config.context_weight > 0 else {}),
     })
 
 
@@ -270,6 +276,8 @@ def train(config: World576TrainConfig, out: Path) -> tuple[Any, Any, list[dict[s
 
     hooks = [layers[config.probe_layer].register_forward_hook(capture("probe")),
              layers[config.query_layer].register_forward_hook(capture("query"))]
+    if config.context_weight > 0:
+        hooks.append(layers[config.context_layer].register_forward_hook(capture("context")))
     val = generate("val", config.eval_n, config=world) if config.eval_every > 0 else []
     start, last_save = time.perf_counter() - elapsed, time.perf_counter()
     running: dict[str, float] = {}
@@ -287,7 +295,8 @@ def train(config: World576TrainConfig, out: Path) -> tuple[Any, Any, list[dict[s
                 group["lr"] = _lr_at(step, config)
             losses = training_losses(model, probes, items, vocab, captured)
             loss = (losses["answer"] + config.vision_weight * losses["vision"]
-                    + config.object_weight * losses["object"] + config.slot_weight * losses["slot"])
+                    + config.object_weight * losses["object"] + config.slot_weight * losses["slot"]
+                    + config.context_weight * losses.get("context", 0.0))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probes.parameters()), 1.0)
@@ -332,10 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-n", type=int, default=1000, help="test questions for the packaged accuracy")
     parser.add_argument("--intervention-n", type=int, default=500, help="test questions for the intervention check")
     for name in ("seed", "steps", "images_per_step", "questions_per_image", "warmup", "threads", "eval_every",
-                 "eval_n", "probe_layer", "query_layer", "vision_steps", "vision_batch", "vision_pool"):
+                 "eval_n", "probe_layer", "query_layer", "context_layer", "vision_steps", "vision_batch", "vision_pool"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "weight_decay", "decay_fraction", "blank_prob", "drop_prob", "remove_prob", "vision_weight",
-                 "object_weight", "slot_weight", "checkpoint_every_s"):
+                 "object_weight", "slot_weight", "context_weight", "checkpoint_every_s"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--kind-weights", type=float, nargs=len(KINDS), default=list(defaults.kind_weights),
                         metavar="W", help=f"weights of the questions' kinds {list(KINDS)}")
