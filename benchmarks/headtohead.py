@@ -19,6 +19,7 @@ Usage::
 
     python benchmarks/headtohead.py experiments/configs/headtohead_world.yaml --md runs/headtohead-world.md
     python benchmarks/headtohead.py --results runs/headtohead-world     # only read a finished run
+    python benchmarks/headtohead.py --same-rows runs/world576-inline-20 runs/world576-ray-1000   # inline == Ray?
 
 One torch thread per run (the configurations say ``threads: 1``); the machine load (``uptime``) is printed
 before and after.
@@ -148,6 +149,25 @@ def modality_plot(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], path:
     return plot_modality(merged, path, "whytoken", include_all=False) if merged else None
 
 
+def same_rows(folder_a: Path, folder_b: Path) -> str:
+    """Compare two runs of one configuration (e.g. inline and on Ray) on the rows both hold, volatile fields aside."""
+    from whytoken.experiments.harness import VOLATILE_FIELDS, read_rows
+
+    def clean(row: Mapping[str, Any]) -> dict:
+        out = {k: v for k, v in row.items() if k not in VOLATILE_FIELDS}
+        for key in ("provenance", "cost", "details"):
+            if isinstance(out.get(key), Mapping):
+                out[key] = {k: v for k, v in out[key].items() if k not in VOLATILE_FIELDS}
+        return out
+
+    a = {r["row_id"]: clean(r) for r in read_rows(folder_a)}
+    b = {r["row_id"]: clean(r) for r in read_rows(folder_b)}
+    common = sorted(set(a) & set(b))
+    differ = [k for k in common if a[k] != b[k]]
+    return (f"same rows: {folder_a} ({len(a)} rows) vs {folder_b} ({len(b)} rows): {len(common)} in both, "
+            f"{len(common) - len(differ)} identical, {len(differ)} differ" + (f" (first: {differ[0]})" if differ else ""))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="*", help="experiment configurations to run (or resume)")
@@ -156,9 +176,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=12, help="losing answers listed per pair")
     parser.add_argument("--md", default=None, help="also write the report to this markdown file")
     parser.add_argument("--plot", default=None, help="write one modality-reliance figure over all runs (PNG)")
+    parser.add_argument("--same-rows", nargs=2, metavar=("RUN_A", "RUN_B"), default=None,
+                        help="compare two runs of one configuration (e.g. inline and Ray) on their common rows")
     args = parser.parse_args(argv)
-    if not args.configs and not args.results:
-        parser.error("give configurations to run or --results folders to read")
+    if not args.configs and not args.results and not args.same_rows:
+        parser.error("give configurations to run, --results folders to read or --same-rows RUN_A RUN_B")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from whytoken.experiments.harness import load_config, read_rows, run_experiment
@@ -178,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.plot:
         written = modality_plot(runs, args.plot)
         text.append(f"modality plot: {written}")
+    if args.same_rows:
+        text.append(same_rows(Path(args.same_rows[0]), Path(args.same_rows[1])))
     text += ["", f"load after: {_uptime()}", f"command: {' '.join([Path(sys.argv[0]).name] + list(argv or sys.argv[1:]))}"]
     out = "\n".join(text)
     print(out)
