@@ -221,10 +221,11 @@ def _plan_cost(plan, starts, length, overhead):
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 49), max_size=30), st.integers(1, 200), st.integers(0, 60),
-       st.none() | st.integers(1, 8))
-def test_plan_batches_covers_every_row_within_limits(starts, budget, overhead, batch_size):
+       st.none() | st.integers(1, 8), st.none() | st.integers(1, 8))
+def test_plan_batches_covers_every_row_within_limits(starts, budget, overhead, max_rows, batch_size):
     length = 50
-    plan = plan_batches(starts, length, budget=budget, overhead=overhead, batch_size=batch_size)
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead, max_rows=max_rows,
+                        batch_size=batch_size)
     assert sorted(i for batch in plan for i in batch) == list(range(len(starts)))
     for batch in plan:
         earliest = min(starts[i] for i in batch)
@@ -232,6 +233,7 @@ def test_plan_batches_covers_every_row_within_limits(starts, budget, overhead, b
             assert len(batch) <= batch_size
         elif len(batch) > 1:
             assert len(batch) * (length - earliest) <= budget
+            assert max_rows is None or len(batch) <= max_rows
         assert [starts[i] for i in batch] == sorted((starts[i] for i in batch), reverse=True)
 
 
@@ -247,15 +249,35 @@ def _partitions(items):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.integers(0, 19), min_size=1, max_size=6), st.integers(1, 80), st.integers(0, 30))
-def test_plan_batches_is_optimal(starts, budget, overhead):
-    """Against every partition of the rows (not only contiguous ones) within the budget."""
+@given(st.lists(st.integers(0, 19), min_size=1, max_size=6), st.integers(1, 80), st.integers(0, 30),
+       st.integers(1, 6))
+def test_plan_batches_is_optimal(starts, budget, overhead, max_rows):
+    """Against every partition of the rows (not only contiguous ones) within the limits."""
     length = 20
-    plan = plan_batches(starts, length, budget=budget, overhead=overhead)
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead, max_rows=max_rows)
     feasible = [p for p in _partitions(list(range(len(starts))))
-                if all(len(b) == 1 or len(b) * (length - min(starts[i] for i in b)) <= budget for b in p)]
+                if all(len(b) == 1 or (len(b) <= max_rows and len(b) * (length - min(starts[i] for i in b)) <= budget)
+                       for b in p)]
     assert _plan_cost(plan, starts, length, overhead) == min(_plan_cost(p, starts, length, overhead)
                                                             for p in feasible)
+
+
+def test_prefix_memory_caps_the_rows_per_pass(monkeypatch):
+    from whytoken.adapters import verification_cache
+
+    model, tokenizer = BUILDERS["LlamaForCausalLM"](seed=0)
+    adapter = load_model(model, tokenizer)
+    trace = adapter.trace(prompt=PROMPT, max_new_tokens=1)
+    target = trace.generated[0].position
+    sets = [(target - k,) for k in (1, 2, 3, 4)]
+    adapter.verification = VerificationSettings(pass_overhead=10 ** 6)  # would put all rows in one pass
+    reference = adapter.predict_batch(trace, target, sets)
+    row_bytes = sum(k.nbytes + v.nbytes for k, v in verification_cache.trace_state(adapter, trace).kv)
+    monkeypatch.setitem(verification_cache.PREFIX_MEMORY, "cpu", 2 * row_bytes)
+    before = adapter.forward_count
+    _assert_same(adapter.predict_batch(trace, target, sets), reference)
+    adapter.verification = VerificationSettings()
+    assert (adapter.forward_count - before).model_calls == 2  # two rows' prefix copies per pass
 
 
 def test_token_budget_rule_and_forward_counts():

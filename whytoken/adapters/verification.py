@@ -38,6 +38,14 @@ and costs one forward pass over the trace when first used. Every model call is c
 ``adapter.forward_count`` is a :class:`ForwardCount` snapshot, and the difference of two snapshots
 is what a piece of work cost.
 
+Measured (benchmarks/RESULTS.md, "Verification cost"; SmolLM2-135M, n = 600, one CPU thread): a
+mix of removal sets costs 0.42 of the uncached path at batch 1 (0.32 of the old batch-8 default),
+the sets ``explain`` sends 0.05, but a single token at a uniformly random position 0.56 -- prefix
+reuse skips only what precedes the first removed position.
+
+This module imports numpy only; the cache and the cached re-run are in
+:mod:`whytoken.adapters.verification_cache`.
+
 Examples
 --------
 >>> from whytoken.adapters.toy import toy_adapter
@@ -71,6 +79,7 @@ __all__ = [
     "ForwardCount",
     "TOKEN_BUDGETS",
     "PASS_OVERHEADS",
+    "PREFIX_MEMORY",
     "MAX_TRACES",
     "token_budget",
     "pass_overhead",
@@ -91,6 +100,11 @@ TOKEN_BUDGETS = {"cpu": 512, "cuda": 16384, "mps": 4096}
 #: cached prefix) + 4.6 ms per token, so 28 tokens; GPU: a rule of thumb (kernel launches dominate
 #: small passes), not measured here.
 PASS_OVERHEADS = {"cpu": 32, "cuda": 2048, "mps": 512}
+
+#: Bytes of cached prefix the rows of one pass may hold (each row gets its own copy of the
+#: prefix's keys and values, every layer at once), by device type; CUDA: a quarter of the memory
+#: free at the time of the pass.
+PREFIX_MEMORY = {"cpu": 2 ** 31, "mps": 2 ** 30}
 
 #: Traces whose verification cache is kept per adapter (the least recently used is dropped).
 MAX_TRACES = 2
@@ -211,13 +225,14 @@ def pass_overhead(device: Any) -> int:
 
 
 def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = None, overhead: int = 0,
-                 batch_size: int | None = None) -> list[list[int]]:
+                 max_rows: int | None = None, batch_size: int | None = None) -> list[list[int]]:
     """Group rows into forward passes, each run from the earliest start among its rows.
 
     Rows are sorted by start, latest first. With ``batch_size``, consecutive rows fill passes of
     that many. Otherwise the passes are the partition of that order that minimises the estimated
     cost, ``overhead`` per pass plus every token run (a row joining a pass is re-run from the
-    pass's earliest start), with at most ``budget`` tokens in a pass of several rows: rows with
+    pass's earliest start), with at most ``budget`` tokens and ``max_rows`` rows in a pass of
+    several rows: rows with
     short suffixes share passes, long ones run alone. Exact dynamic programme over the sorted order
     (contiguous groups are optimal for this cost), O(rows x budget / shortest suffix).
 
@@ -231,8 +246,10 @@ def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = Non
         Most tokens (rows x (length - earliest start)) in a pass of several rows.
     overhead : int
         A pass's fixed cost, in tokens.
+    max_rows : int or None
+        Most rows in a pass (e.g. what the memory for their copies of a cached prefix allows).
     batch_size : int or None
-        Rows per pass (overrides ``budget`` and ``overhead`` when given).
+        Rows per pass (overrides ``budget``, ``overhead`` and ``max_rows`` when given).
 
     Returns
     -------
@@ -245,6 +262,8 @@ def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = Non
     [[0, 2, 3], [1]]
     >>> plan_batches([9, 0, 8, 7], 10, budget=64, overhead=0)   # no saving from sharing a pass
     [[0], [2], [3], [1]]
+    >>> plan_batches([9, 0, 8, 7], 10, budget=64, overhead=4, max_rows=2)
+    [[0, 2], [3], [1]]
     >>> plan_batches([9, 0, 8, 7], 10, batch_size=3)
     [[0, 2, 3], [1]]
     """
@@ -259,7 +278,8 @@ def plan_batches(starts: Sequence[int], length: int, *, budget: int | None = Non
     for j in range(1, len(order) + 1):
         q = suffix[j - 1]  # the longest suffix of a pass ending at row j
         rows = 1
-        while rows <= j and (rows == 1 or rows * q <= budget):
+        most = j if max_rows is None else min(j, max(1, max_rows))
+        while rows <= most and (rows == 1 or rows * q <= budget):
             cost = best[j - rows] + overhead + rows * q
             if cost < best[j]:
                 best[j], cut[j] = cost, j - rows

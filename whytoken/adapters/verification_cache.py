@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from whytoken.adapters.interventions import RowEdit
-from whytoken.adapters.verification import MAX_TRACES, pass_overhead, plan_batches, token_budget
+from whytoken.adapters.verification import MAX_TRACES, PREFIX_MEMORY, pass_overhead, plan_batches, token_budget
 from whytoken.errors import AdapterError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -259,6 +259,20 @@ def _encode_images(adapter: "ModelAdapter", trace: "Trace", state: _TraceState,
     return out  # type: ignore[return-value]
 
 
+def _max_rows(adapter: "ModelAdapter", state: _TraceState, length: int) -> int | None:
+    """Rows per pass whose copies of a prefix of up to ``length`` positions fit :data:`PREFIX_MEMORY`."""
+    if state.kv is None:
+        return None
+    row_bytes = sum(k.nbytes + v.nbytes for k, v in state.kv) * length / max(1, state.length)
+    device = adapter.device
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        memory = free // 4
+    else:
+        memory = PREFIX_MEMORY.get(device.type, PREFIX_MEMORY["cpu"])
+    return max(1, int(memory // max(1.0, row_bytes)))
+
+
 def run_rows(adapter: "ModelAdapter", trace: "Trace", rows: Sequence[RowEdit], length: int, logits_row: int,
              batch_size: int | None, mean_groups: dict[int, list[int]]) -> torch.Tensor:
     """Probabilities ``(len(rows), vocab)`` at ``logits_row`` after each row's edits (the cached path)."""
@@ -272,7 +286,8 @@ def run_rows(adapter: "ModelAdapter", trace: "Trace", rows: Sequence[RowEdit], l
               for r in rows]
     budget = settings.token_budget or token_budget(adapter.device)
     overhead = pass_overhead(adapter.device) if settings.pass_overhead is None else settings.pass_overhead
-    plan = plan_batches(starts, length, budget=budget, overhead=overhead, batch_size=batch_size)
+    plan = plan_batches(starts, length, budget=budget, overhead=overhead,
+                        max_rows=_max_rows(adapter, state, length) if use_prefix else None, batch_size=batch_size)
     probs: list[torch.Tensor | None] = [None] * len(rows)
     keep_last = adapter.is_causal and adapter._has_logits_to_keep
     for members in plan:
