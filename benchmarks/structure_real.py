@@ -2,20 +2,22 @@
 
 ``benchmarks/structure.py`` times synthetic peaky heads; this script times the
 heads whytoken meets in practice, at ``explain``'s defaults (ordered-icd,
-alpha = 0.01, max_cond_size = 3, N = the model's head dimension unless said):
+alpha = 0.01, max_cond_size = 3, N = the model's hidden size as
+``whytoken.query.settings.resolve_n_samples`` gives it; ``--n-samples
+head_dim`` or an int, or a comma-separated list to run each in turn):
 
 * ``smollm2-n200-l15`` ... ``smollm2-n600-l29``: SmolLM2-135M-Instruct
   (``whytoken.load_model("smollm2-135m-instruct")``, packaged weights), the
   first 200 / 600 tokens of the Apache License 2.0 text that ships inside the
   installed ``transformers`` wheel (``transformers-*.dist-info/licenses/LICENSE``,
   whitespace collapsed; natural English), a middle (15) and the last (29)
-  layer, all 9 heads, N = 64;
+  layer, all 9 heads (hidden size 576, head dimension 64);
 * ``demo``: the embedded demo VLM (``whytoken-demo``) on a test-split world
-  scene, last layer, every head, N = its head dimension;
+  scene, last layer, every head;
 * ``llava576``: a random LLaVA-1.5-shaped model built from a config (CLIP
   336 px / 14 px patches = 24 x 24 = 576 image tokens, 32 heads of dimension
-  128 as in LLaVA-1.5's 7B language model, random weights), last layer,
-  N = 128.
+  128 as in LLaVA-1.5's 7B language model, hidden size 256, random
+  weights), last layer.
 
 Per head: whytoken's time (``learn_pag``, single thread), CI tests and edges;
 causality-lab's ordered ICD on the *same* CI test (``--causality-lab DIR``: a
@@ -23,7 +25,9 @@ local checkout, imported from there, never a dependency; its column is
 skipped otherwise) and causal-learn's FCI (``fci`` learner, same cap), each in
 a child process with a time budget, with the speed ratio measured in the same
 run and the skeleton F1 of whytoken's graph against theirs. Per layer:
-``learn_layer`` with 1 and 2 processes. Single-threaded BLAS throughout.
+``learn_layer`` with 1 and 2 processes. Single-threaded BLAS throughout. The
+first call of the compiled level-1 screen (numba: a compile, or a load from its
+on-disk cache) is timed on its own before any head, so no head's time holds it.
 
 Run from the repository root::
 
@@ -86,7 +90,8 @@ def demo_layer() -> tuple[np.ndarray, int]:
     trace = adapter.trace(image=sample.image, prompt=sample.prompt, max_new_tokens=1, layers=(-1,),
                           chat_template=False)
     layer = trace.layers[-1]
-    return trace.attentions[layer].astype(np.float64), int(trace.head_dim)
+    return trace.attentions[layer].astype(np.float64), {"head_dim": int(adapter.head_dim),
+                                                         "hidden_size": int(adapter.hidden_size)}
 
 
 def llava576_layer() -> np.ndarray:
@@ -108,15 +113,27 @@ def llava576_layer() -> np.ndarray:
     return out.attentions[-1][0].double().numpy()
 
 
-def load_source(name: str) -> tuple[np.ndarray, int]:
+def load_source(name: str) -> tuple[np.ndarray, dict[str, int]]:
+    """A source's last-layer (or named layer's) attention stack and its ``head_dim`` / ``hidden_size``."""
     if name.startswith("smollm2"):
         n, layer = int(name.split("-n")[1].split("-")[0]), int(name.split("-l")[1])
-        return smollm2_layers(n, (layer,))[layer], 64
+        return smollm2_layers(n, (layer,))[layer], {"head_dim": 64, "hidden_size": 576}
     if name == "demo":
-        return demo_layer()
+        attention, info = demo_layer()
+        return attention, info
     if name == "llava576":
-        return llava576_layer(), 128
+        return llava576_layer(), {"head_dim": 128, "hidden_size": 256}
     raise SystemExit(f"unknown source {name!r}; choose from {', '.join(SOURCES)}")
+
+
+def warm_up() -> float:
+    """Seconds of the first level-1 screen call (numba compile or cache load) on a 12-node head."""
+    rng = np.random.default_rng(0)
+    a = rng.random((12, 12)) ** 8
+    test = make_test(np.tril(a) + np.eye(12), 64)
+    start = time.perf_counter()
+    learn_pag(test, test.nodes, method="ordered-icd", order=test.nodes, max_cond_size=3)
+    return time.perf_counter() - start
 
 
 def make_test(attention: np.ndarray, n_samples: int) -> PartialCorrelationTest:
@@ -205,6 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-fci", action="store_true", help="skip causal-learn's FCI")
     parser.add_argument("--fci-budget", type=float, default=60.0, help="seconds per FCI head (60)")
     parser.add_argument("--max-cond-size", type=int, default=3, help="conditioning-set cap (explain's default 3)")
+    parser.add_argument("--n-samples", default="hidden_size",
+                        help="N: hidden_size (explain's default), head_dim or an int; comma-separated to run several")
+    parser.add_argument("--no-layer", action="store_true", help="skip the learn_layer timings")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     lab = args.causality_lab if args.causality_lab and os.path.isdir(args.causality_lab) else ""
@@ -212,9 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')}; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
           f"{os.cpu_count()} CPUs; single-threaded BLAS; reference: {lab or 'skipped (no --causality-lab)'}")
     print(f"# command: python {' '.join([sys.argv[0], *(argv if argv is not None else sys.argv[1:])])}")
-    rows, layers = [], []
-    for name in args.sources.split(","):
-        attention, n_samples = load_source(name)
+    from whytoken.query.settings import resolve_n_samples
+
+    print(f"# first level-1 screen call (numba compile or on-disk cache load): {warm_up():.2f} s")
+    rows, layers, loaded = [], [], {}
+    for name, basis in [(s, b) for s in args.sources.split(",") for b in args.n_samples.split(",")]:
+        if name not in loaded:
+            loaded[name] = load_source(name)
+        attention, info = loaded[name]
+        n_samples = resolve_n_samples(int(basis) if basis.isdigit() else basis, info)
+        name = f"{name} N={n_samples}"
         heads = [int(h) for h in args.heads.split(",")] if args.heads else list(range(attention.shape[0]))
         n = attention.shape[1]
         for h in heads:
@@ -223,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             ours = learn_pag(test, test.nodes, method="ordered-icd", order=test.nodes, max_cond_size=cap)
             seconds = time.perf_counter() - start
             row = {"source": name, "n": n, "N": n_samples, "head": h, "s": seconds, "tests": ours.n_tests,
-                   "edges": ours.pag.number_of_edges()}
+                   "edges": ours.pag.number_of_edges(), "load": os.getloadavg()[0]}
             if lab:
                 st, rs, rt, rp = in_child(_reference_child, (lab, attention[h], n_samples, cap), args.reference_budget)
                 row.update(ref_status=st, ref_s=rs, ref_tests=rt, ref_edges=rp.number_of_edges() if rp else None,
@@ -234,12 +261,12 @@ def main(argv: list[str] | None = None) -> int:
                            fci_f1=skeleton_f1(ours.pag, fp) if fp else None)
             rows.append(row)
             print("progress:", row, file=sys.stderr, flush=True)
-        for jobs in (1, 2):
+        for jobs in () if args.no_layer else (1, 2):
             start = time.perf_counter()
             learn_layer(attention[heads], n_samples=n_samples, max_cond_size=cap, n_jobs=jobs)
-            layers.append((name, n, len(heads), jobs, time.perf_counter() - start))
+            layers.append((name, n, len(heads), jobs, time.perf_counter() - start, os.getloadavg()[0]))
     header = ["source", "n", "N", "head", "ours s", "tests", "edges", "ref s", "ref tests", "ref edges", "x ref",
-              "F1 vs ref", "FCI s", "FCI edges", "x FCI", "F1 vs FCI"]
+              "F1 vs ref", "FCI s", "FCI edges", "x FCI", "F1 vs FCI", "load"]
     lines = []
     for r in rows:
         ref_s = r.get("ref_s")
@@ -249,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                       fmt(r.get("ref_tests")), fmt(r.get("ref_edges")),
                       f"{ref_s / r['s']:.0f}x" if ref_s else "-", fmt(r.get("ref_f1"), ".3f"),
                       fmt(fci_s, ".2f") if fci_s else r.get("fci_status", "-"), fmt(r.get("fci_edges")),
-                      f"{fci_s / r['s']:.0f}x" if fci_s else "-", fmt(r.get("fci_f1"), ".3f")])
+                      f"{fci_s / r['s']:.0f}x" if fci_s else "-", fmt(r.get("fci_f1"), ".3f"),
+                      f"{r['load']:.1f}"])
     if args.markdown:
         print("| " + " | ".join(header) + " |\n|" + "|".join("---" for _ in header) + "|")
         for cells in lines:
@@ -258,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         for cells in [header, *lines]:
             print("  ".join(c.rjust(9) for c in cells))
     print()
+    print(f"# at the end: load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for name in dict.fromkeys(r["source"] for r in rows):
         mine = [r for r in rows if r["source"] == name]
         times = [r["s"] for r in mine]
@@ -271,8 +300,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"({min(ratio):.0f}x-{max(ratio):.0f}x per head), median F1 "
                      f"{statistics.median(r['ref_f1'] for r in mine if r.get('ref_f1') is not None):.3f}")
         print(line)
-    for name, n, h, jobs, seconds in layers:
-        print(f"{name}: learn_layer, {h} heads of n = {n}, n_jobs = {jobs}: {seconds:.2f} s")
+    for name, n, h, jobs, seconds, load in layers:
+        print(f"{name}: learn_layer, {h} heads of n = {n}, n_jobs = {jobs}: {seconds:.2f} s (load {load:.2f})")
     return 0
 
 

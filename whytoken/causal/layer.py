@@ -221,7 +221,7 @@ class _Job:
         ci = tests[0]
         stack = np.stack([t.correlation for t in tests])
         if self.perm is not None:
-            stack = stack[:, self.perm][:, :, self.perm]
+            stack = np.ascontiguousarray(stack[:, self.perm][:, :, self.perm])
         adj = evidence.level0(stack, n_samples=ci.n_samples, alpha=ci.alpha)
         hits = evidence.level1(stack, adj, n_samples=ci.n_samples, alpha=ci.alpha, ordered=self.perm is not None,
                                tie_rtol=TIE_RTOL, backend=backend, device=device)

@@ -228,11 +228,13 @@ def _screen_numba(r: np.ndarray, adj: np.ndarray, ordered: bool, r_hi: float) ->
     kernel = _kernel()
     out: list[tuple[np.ndarray, ...]] = []
     rel = 1.0 + _REL_MARGIN
+    # C order throughout: a strided array (a permuted stack) would make numba compile a loop it cannot vectorise
+    r = np.ascontiguousarray(r, dtype=np.float64)
     scale = inverse_scale(r, degenerate=_DEG)
     for h in range(r.shape[0]):
         a = np.ascontiguousarray(adj[h])
         off = np.where(a, 0.0, _NONADJ)
-        rh = np.ascontiguousarray(r[h], dtype=np.float64)
+        rh = r[h]
         size = int(np.count_nonzero(a)) + 1024  # about one entry per edge, twice over; grown if ties need more
         while True:
             row, pivot, z = (np.empty(size, dtype=np.int64) for _ in range(3))
