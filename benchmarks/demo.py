@@ -146,7 +146,7 @@ def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: boo
         "n_heads": len(heads),
         "ci_tests": sum(h.n_ci_tests for h in result.heads),
         "verify_s": result.timings.get("verify", float("nan")),
-        "interventions": result.search.n_interventions,
+        "interventions": result.search.passes_used,
         "first_hit": result.search.first_verified_at,
         "model_calls": result.search.n_model_calls,
         "explain_s": explain_s,
@@ -156,10 +156,10 @@ def split(name: str, load: Any, make_trace: Any, image: Any, run_exhaustive: boo
         "sets": [s.positions for s in result.minimal_sets],
         "labels": [" + ".join(m.text.strip() if m.patch is None else f"patch {m.patch[0]},{m.patch[1]}"
                               for m in s.members) for s in result.minimal_sets],
-        "pool": result.search.n_candidate_nodes,
-        "exhaustive_count": result.search.exhaustive_interventions,
+        "pool": result.search.pool_size,
+        "exhaustive_count": result.search.exhaustive_passes,
     }
-    k = row["minimal_size"] or result.search.max_set_size
+    k = row["minimal_size"] or result.search.max_set_size or 2
     pool = removable_pool(trace, target)
     total = sum(math.comb(len(pool), r) for r in range(1, k + 1))
     if run_exhaustive and total <= exhaustive_limit:
