@@ -151,3 +151,13 @@ def test_answer_report_steps_through_the_tokens(image_explanation):
     assert "Answer, token by token" in html and 'class="tok step current"' in html
     assert "end-of-sequence token" in html and "runs through the generated token(s)" in html
     assert render_report(image_explanation).count("token by token") == 0
+
+
+def test_a_set_of_words_is_not_called_an_outline_of_patches(scene_image):
+    """The image legend of a set without patches says so instead of 'outline of its 0 patch(es)'."""
+    trace = fakes.make_trace([{2: 0.5, 7: 0.4, 0: 0.1}], with_image=True)
+    e = explain(trace, fakes.TARGET, layer=1, model=fakes.FakeModel(fakes.intersects({7})))
+    assert e.explaining_set is not None and all(m.patch is None for m in e.explaining_set.members)
+    html = render_report(e, image=scene_image)
+    assert "explaining set: no patches (its members are text tokens)" in html
+    assert "outline of its 0 patch(es)" not in html
