@@ -51,6 +51,7 @@ from whytoken.causal.base import CITest
 from whytoken.causal.ci_tests import PartialCorrelationTest
 from whytoken.causal.icd_sep import icd_sep_candidates, possible_ancestors
 from whytoken.causal.orientation import ARROW, ARROWHEAD_RULES, CIRCLE, apply_rules, orient
+from whytoken.causal.sep_growth import SetCache
 from whytoken.causal.sepsets import SepsetTable
 
 __all__ = ["ICDRun", "Precomputed", "Tester", "LabelledSepsets", "TIE_RTOL"]
@@ -139,6 +140,7 @@ class ICDRun:
         self.reported: dict[tuple[int, int], tuple[int, ...]] = {}  # where that differs from the reported set
         self._marks: np.ndarray | None = None  # None: stale, re-orient before reading
         self.level_times: list[float] = []
+        self._set_cache = SetCache()  # each root's ICD-Sep sets of the last level, grown by one at the next
 
     # ------------------------------------------------------------------ marks
     def _base_marks(self) -> np.ndarray:
@@ -259,7 +261,7 @@ class ICDRun:
             return 0, 0
         marks = self.marks
         pa = possible_ancestors(self.adj, marks)
-        chunks = icd_sep_candidates(self.adj, marks, pa, self.rank, ex, ey, r, _CHUNK)
+        chunks = icd_sep_candidates(self.adj, marks, pa, self.rank, ex, ey, r, _CHUNK, self._set_cache)
         return self._level_listed(chunks)
 
     def _level_listed(self, chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[int, int]:

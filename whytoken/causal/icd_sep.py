@@ -16,8 +16,15 @@ sets are grown once per root: the legal sets of size ``k`` are the legal
 sets of size ``k - 1`` plus one node reachable through them (dropping the
 node deepest in the search from a legal set leaves a legal set). Each
 edge then keeps the sets of its two roots that lie inside its own usable
-nodes (3). Sets are bitmasks (Python ints), so membership, union and
-deduplication are single integer operations.
+nodes (3).
+
+The growth runs in bulk (:func:`root_set_rows`, :mod:`whytoken.causal.sep_growth`):
+a root's candidates (the usable nodes a PDS walk reaches) get local bit
+positions, a whole level of sets is one ``int64`` array grown by a compiled
+loop, and the sets of one level are kept for the next while the graph does
+not change. :func:`root_sets` is the same construction one set at a time on
+Python-int bitmasks; it serves roots with more candidates than an ``int64``
+holds (or no numba) and is the reference the bulk version is tested against.
 
 Examples
 --------
@@ -40,9 +47,13 @@ import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import shortest_path
 
+from whytoken.causal import sep_growth
 from whytoken.causal.orientation import ARROW, TAIL
+from whytoken.causal.sep_growth import SetCache
 
-__all__ = ["possible_ancestors", "icd_sep_candidates", "root_sets", "bitmasks"]
+__all__ = ["possible_ancestors", "icd_sep_candidates", "root_sets", "root_set_rows", "bitmasks"]
+
+
 
 
 def possible_ancestors(adj: np.ndarray, marks: np.ndarray) -> np.ndarray:
@@ -88,11 +99,7 @@ def root_sets(root: int, r: int, usable: int, nb: list[int], arrow_in: list[int]
     >>> sorted(root_sets(0, 2, 0b1110, nb, [0, 0, 0, 0]))
     [6]
     """
-    def cont(u: int, v: int) -> int:
-        """Nodes w that may follow the walked edge u -> v."""
-        onward = nb[v] & ~(1 << u)
-        return onward & (nb[u] | (arrow_in[v] if (arrow_in[v] >> u) & 1 else 0))
-
+    cont = _continuation(nb, arrow_in)
     first = nb[root] & usable
     if not _reaches_beyond(root, first, usable, cont):
         # every legal set is a set of the root's usable neighbours: all r-subsets, none other
@@ -144,6 +151,78 @@ def root_sets(root: int, r: int, usable: int, nb: list[int], arrow_in: list[int]
         if not level:
             break
     return list(level)
+
+
+def _continuation(nb: list[int], arrow_in: list[int]):
+    def cont(u: int, v: int) -> int:
+        """Nodes w that may follow the walked edge u -> v (triangle, or collider u *-> v <-* w)."""
+        onward = nb[v] & ~(1 << u)
+        return onward & (nb[u] | (arrow_in[v] if (arrow_in[v] >> u) & 1 else 0))
+    return cont
+
+
+def root_set_rows(root: int, r: int, usable: int, nb: list[int], arrow_in: list[int],
+                  cache: SetCache | None = None) -> np.ndarray:
+    """:func:`root_sets` as a sorted ``(m, r)`` array of node indices, grown a whole level at a time.
+
+    ``cache`` (a :class:`~whytoken.causal.sep_growth.SetCache` kept across the levels of one run) holds each local
+    graph's sets of the last size asked for, so the next level grows them by
+    one node instead of from size 1 (:mod:`whytoken.causal.sep_growth`).
+
+    Examples
+    --------
+    >>> nb = [0b0110, 0b0101, 0b0011, 0b0000]     # 0-1, 0-2, 1-2: a triangle; 3 isolated
+    >>> root_set_rows(0, 2, 0b1110, nb, [0, 0, 0, 0]).tolist()
+    [[1, 2]]
+    """
+    cont = _continuation(nb, arrow_in)
+    first = nb[root] & usable & ~(1 << root)
+    if not _reaches_beyond(root, first, usable, cont):
+        return _combination_rows(_members(first), r)
+    cand = _candidates(root, first, usable, cont)
+    if len(cand) > sep_growth.LOCAL_BITS or not sep_growth.available():
+        return _masks_to_rows(root_sets(root, r, usable, nb, arrow_in), r)
+    graph = sep_growth.local_graph(root, cand, cont, first)
+    key = graph.key()
+    found = cache.get(key) if cache is not None else None
+    size, masks = found if found is not None and found[0] <= r else (1, graph.singletons())
+    while size < r and masks.size:
+        masks = sep_growth.grow(masks, graph)
+        size += 1
+    if cache is not None:
+        cache.put(key, (size, masks))
+    return graph.rows(masks, r)
+
+
+def _combination_rows(members: list[int], r: int) -> np.ndarray:
+    if len(members) < r:
+        return np.empty((0, r), dtype=np.intp)
+    flat = np.fromiter(itertools.chain.from_iterable(itertools.combinations(members, r)), dtype=np.intp)
+    return flat.reshape(-1, r)
+
+
+def _candidates(root: int, first: int, usable: int, cont) -> list[int]:
+    """The usable nodes a PDS walk from ``root`` through usable nodes reaches, sorted.
+
+    A walk, not a path: the legality search follows PDS states (walked
+    edges), which may pass a node twice, so no depth bound applies.
+    """
+    allowed = usable & ~(1 << root)
+    stack = [(root, v) for v in _members(first)]
+    seen = set(stack)
+    reached = first
+    while stack:
+        u, v = stack.pop()
+        for w in _members(cont(u, v) & allowed):
+            if (v, w) not in seen:
+                seen.add((v, w))
+                stack.append((v, w))
+                reached |= 1 << w
+    return _members(reached)
+
+
+def _masks_to_rows(masks: list[int], r: int) -> np.ndarray:
+    return np.array([_members(m) for m in masks], dtype=np.intp).reshape(-1, r)
 
 
 def _reaches_beyond(root: int, first: int, usable: int, cont) -> bool:
@@ -201,6 +280,7 @@ def icd_sep_candidates(
     ey: np.ndarray,
     r: int,
     chunk: int,
+    cache: SetCache | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """The ICD-Sep candidates ``(x, y, Z)`` of level ``r`` for the edges ``(ex[k], ey[k])``, in chunks.
 
@@ -218,6 +298,9 @@ def icd_sep_candidates(
         The level (set size), >= 2.
     chunk : int
         Largest number of triples per yielded chunk.
+    cache : SetCache, optional
+        Kept by the caller across the levels of one run: each root's sets of
+        this level, grown by one node at the next (see :func:`root_set_rows`).
 
     Yields
     ------
@@ -243,17 +326,28 @@ def icd_sep_candidates(
     for x, y, mask in zip(ex.tolist(), ey.tolist(), edge_mask):
         root_usable[x] = root_usable.get(x, 0) | mask
         root_usable[y] = root_usable.get(y, 0) | mask
-    sets_of = {root: root_sets(root, r, allowed, nb, arrow_in) for root, allowed in root_usable.items()}
+    rows_of = {root: root_set_rows(root, r, allowed, nb, arrow_in, cache) for root, allowed in root_usable.items()}
+    if cache is not None:
+        cache.advance()
+    # a set legal for both roots is listed once: keyed by its bitmask where n fits an int64
+    keys_of = {root: _row_keys(z, n) for root, z in rows_of.items()} if n <= 63 else None
     out_x: list[np.ndarray] = []
     out_y: list[np.ndarray] = []
     out_z: list[np.ndarray] = []
-    rows_of = {root: _rows(sets, r, n) for root, sets in sets_of.items()}
     for k, (x, y) in enumerate(zip(ex.tolist(), ey.tolist())):
         ok = usable[k]
-        parts = [z[ok[z].all(axis=1)] for z in (rows_of[x], rows_of[y]) if z.size]
+        fits = [ok[rows_of[v]].all(axis=1) if rows_of[v].size else None for v in (x, y)]
+        parts = [rows_of[v][f] for v, f in zip((x, y), fits) if f is not None and f.any()]
         if not parts:
             continue
-        zs = np.unique(np.concatenate(parts), axis=0) if len(parts) > 1 else parts[0]
+        if len(parts) == 1:
+            zs = parts[0]
+        elif keys_of is not None:
+            keys = np.concatenate([keys_of[v][f] for v, f in zip((x, y), fits)])
+            _, first_seen = np.unique(keys, return_index=True)
+            zs = np.concatenate(parts)[np.sort(first_seen)]
+        else:
+            zs = np.unique(np.concatenate(parts), axis=0)
         if zs.size:
             out_x.append(np.full(zs.shape[0], x, dtype=np.intp))
             out_y.append(np.full(zs.shape[0], y, dtype=np.intp))
@@ -265,12 +359,8 @@ def icd_sep_candidates(
         yield xs[start : start + chunk], ys[start : start + chunk], zs[start : start + chunk]
 
 
-def _rows(masks: list[int], r: int, n: int) -> np.ndarray:
-    """Bitmask sets as a sorted (m, r) int array of members."""
-    if not masks:
-        return np.empty((0, r), dtype=np.intp)
-    width = (n + 7) // 8
-    raw = np.frombuffer(b"".join(m.to_bytes(width, "little") for m in masks), dtype=np.uint8)
-    bits = np.unpackbits(raw.reshape(len(masks), width), axis=1, bitorder="little")[:, :n]
-    _, cols = np.nonzero(bits)
-    return cols.reshape(len(masks), r).astype(np.intp)
+def _row_keys(rows: np.ndarray, n: int) -> np.ndarray:
+    """Each set (a row of node indices < n <= 63) as its int64 bitmask."""
+    if rows.size == 0:
+        return np.empty(0, dtype=np.int64)
+    return np.bitwise_or.reduce(np.left_shift(np.int64(1), rows.astype(np.int64)), axis=1)
