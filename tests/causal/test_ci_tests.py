@@ -252,6 +252,32 @@ def test_oracle_agrees_with_networkx_d_separation():
         assert oracle.n_tests == 100
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_oracle_batches_agree_with_networkx_on_both_paths(compiled, monkeypatch):
+    # DAGs of <= 63 nodes take the compiled per-triple search, larger ones the cached matrix search
+    from whytoken.causal import oracle as oracle_module
+
+    if compiled:
+        pytest.importorskip("numba")
+    else:
+        monkeypatch.setattr(oracle_module, "_BITMASK_NODES", 0)
+    rng = np.random.default_rng(1)
+    for seed in range(6):
+        dag, observed = random_latent_dag(16, n_latent=4, seed=seed, avg_degree=3)
+        assert len(dag) > len(observed)
+        oracle = DSeparationOracle(dag, observed)
+        assert (oracle._bitmasks() is not None) is compiled
+        for k in (0, 1, 3, 6):
+            xs, ys, zs = [], [], []
+            for _ in range(60):
+                pick = rng.choice(len(observed), k + 2, replace=False)
+                xs.append(pick[0]), ys.append(pick[1]), zs.append(pick[2:])
+            _, p, indep = oracle.test_batch(xs, ys, np.array(zs, dtype=int).reshape(60, k))
+            for x, y, z, got in zip(xs, ys, zs, indep.tolist()):
+                assert got is nx.is_d_separator(dag, {observed[x]}, {observed[y]}, {observed[c] for c in z})
+            assert np.array_equal(p, indep.astype(float))
+
+
 def test_oracle_hides_latent_nodes():
     dag = nx.DiGraph([("L", "a"), ("L", "b"), ("a", "c")])
     oracle = DSeparationOracle(dag, observed=["a", "b", "c"])

@@ -14,7 +14,12 @@ oracle answers in bulk:
   conditioning set share one search, since a search from ``x`` given ``Z``
   finds every node d-connected to ``x``; the distinct searches run together
   as boolean matrix products over the DAG (one breadth-first step for all of
-  them per product), and their results are cached.
+  them per product), and their results are cached. DAGs of at most 63 nodes
+  (latent ones included) take a compiled path instead (:mod:`numba`): every
+  triple gets its own search on int64 bitmasks (parents, children, the
+  conditioning set and its ancestors), stopped once ``y`` is reached; at
+  well under a microsecond a query, that is cheaper than finding and
+  caching shared searches (hailfinder with 10 % latents: 4.9M triples).
 
 Examples
 --------
@@ -32,6 +37,7 @@ True
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from typing import Any, Hashable, Iterable, Sequence
 
@@ -49,6 +55,9 @@ logger = logging.getLogger(__name__)
 _QUERY_CHUNK = 1 << 15
 #: Distinct (node, conditioning set) searches kept in the bulk cache.
 _CACHE_LIMIT = 1 << 21
+#: Largest DAG (all nodes) for the compiled bitmask search.
+_BITMASK_NODES = 63
+_KERNEL = None
 
 
 class DSeparationOracle:
@@ -97,6 +106,7 @@ class DSeparationOracle:
         self._children = [[self._id[c] for c in self._dag.successors(node)] for node in self._dag.nodes]
         self._obs_ids = np.array([self._id[v] for v in self._observed], dtype=np.intp)
         self._matrices: tuple[np.ndarray, ...] | None = None
+        self._masks: tuple[np.ndarray, ...] | None = None
         self._bulk_cache: dict[bytes, np.ndarray] = {}
         self.n_tests = 0
 
@@ -261,8 +271,23 @@ class DSeparationOracle:
             self._matrices = (par, np.ascontiguousarray(par.T), anc.astype(np.float32))
         return self._matrices
 
+    def _bitmasks(self) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Parents, children and ancestors-or-self of each DAG node as int64 masks; None if not compiled."""
+        if len(self._parents) > _BITMASK_NODES or importlib.util.find_spec("numba") is None:
+            return None
+        if self._masks is None:
+            par, _, anc = self._bulk_matrices()
+            bit = np.left_shift(np.int64(1), np.arange(par.shape[0], dtype=np.int64))
+            to_mask = lambda rows: np.bitwise_or.reduce(np.where(rows > 0, bit[None, :], 0), axis=1)  # noqa: E731
+            self._masks = (to_mask(par), to_mask(par.T), to_mask(anc))
+        return self._masks
+
     def _connected_many(self, xs: np.ndarray, ys: np.ndarray, zs: np.ndarray) -> np.ndarray:
-        """d-connection of every triple; one search per distinct (endpoint, conditioning set)."""
+        """d-connection of every triple: compiled per triple, else one search per distinct (endpoint, set)."""
+        masks = self._bitmasks()
+        if masks is not None:
+            ids = self._obs_ids.astype(np.int64)
+            return _kernel()(ids[xs], ids[ys], np.ascontiguousarray(ids[zs]), *masks)
         m, k = zs.shape
         base = len(self._observed)
         # search from whichever endpoint shares its (endpoint, set) key with more triples
@@ -319,6 +344,53 @@ class DSeparationOracle:
             down |= new_down
         reached = up | down
         return reached[:, self._obs_ids]
+
+
+def _connected_compiled(xs, ys, zs, par, ch, anc):  # pragma: no cover - compiled by numba
+    """Bayes-ball on int64 bitmasks, one search per triple (DAG node ids), stopped when y is reached."""
+    m, k = zs.shape
+    v_count = par.size
+    one = np.int64(1)
+    out = np.zeros(m, dtype=np.bool_)
+    for i in range(m):
+        cond = np.int64(0)
+        opened = np.int64(0)  # the conditioning set and its ancestors: colliders there are open
+        for j in range(k):
+            cond |= one << zs[i, j]
+            opened |= anc[zs[i, j]]
+        target = one << ys[i]
+        up = one << xs[i]  # reached arriving from a child (or the start)
+        down = np.int64(0)  # reached arriving from a parent
+        new_up, new_down = up, down
+        while (new_up | new_down) != 0:
+            moving_up = new_up & ~cond
+            via_parents = moving_up | (new_down & opened)
+            via_children = moving_up | (new_down & ~cond)
+            to_parents = np.int64(0)
+            to_children = np.int64(0)
+            for v in range(v_count):
+                b = one << v
+                if via_parents & b:
+                    to_parents |= par[v]
+                if via_children & b:
+                    to_children |= ch[v]
+            new_up = to_parents & ~up
+            new_down = to_children & ~down
+            up |= new_up
+            down |= new_down
+            if (up | down) & target:
+                out[i] = True
+                break
+    return out
+
+
+def _kernel():
+    global _KERNEL
+    if _KERNEL is None:
+        import numba
+
+        _KERNEL = numba.njit(cache=True, nogil=True)(_connected_compiled)
+    return _KERNEL
 
 
 def _row_keys(heads: np.ndarray, zs: np.ndarray, base: int) -> np.ndarray:
