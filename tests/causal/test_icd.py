@@ -20,6 +20,7 @@ from whytoken.causal import (
     LearnResult,
     OrderedICD,
     PartialCorrelationTest,
+    attention_to_correlation,
     get_learner,
     learn_pag,
     list_learners,
@@ -224,3 +225,35 @@ def test_learning_over_a_subset_of_the_test_nodes():
     expected = learn_pag(alone, subset, method="ordered-icd", order=subset)
     assert res.pag == expected.pag and dict(res.sepsets) == dict(expected.sepsets)
     assert res.n_tests == expected.n_tests
+
+
+def test_tied_separating_sets_are_handled_as_the_per_edge_loop_did(monkeypatch):
+    # twin tokens tie many level-1 p-values: orientation reads the union of the tied sets, the reported set is the
+    # least by node value; the vectorised handling must give exactly what the per-edge Python loop gave
+    from whytoken.causal import icd_engine
+
+    def loop_add_tied(self, xs, ys, order, starts, counts, zs):
+        for x, y, start, count in zip(xs.tolist(), ys.tolist(), starts.tolist(), counts.tolist()):
+            sets = [tuple(v) for v in zs[order[start : start + count]].tolist()]
+            self.sepsets.add(x, y, {v for z in sets for v in z})
+            self.reported[(x, y)] = min(sets, key=lambda z: sorted(self.tie_key[v] for v in z))
+
+    A = peaky_attention(40, seed=3, causal=True, sink=0.3, temperature=0.5)
+    for i in (9, 17, 25):
+        A[i] = A[i - 1]  # twins: exact ties
+    R = attention_to_correlation(A)
+    names = [f"t{k:02d}" for k in range(40)][::-1]  # tie keys in the opposite order of the indices
+    runs = []
+    for patched in (False, True):
+        if patched:
+            monkeypatch.setattr(icd_engine.ICDRun, "_add_tied", loop_add_tied)
+        test = PartialCorrelationTest(R, n_samples=64, alpha=0.05, nodes=names)
+        res = learn_pag(test, names, method="ordered-icd", order=names, max_cond_size=3)
+        runs.append((res.pag, dict(res.sepsets)))
+    assert runs[0][0] == runs[1][0]
+    assert runs[0][1] == runs[1][1]
+    counted = {}
+    monkeypatch.setattr(icd_engine.ICDRun, "_add_tied", lambda self, xs, *a: counted.setdefault("n", xs.size))
+    learn_pag(PartialCorrelationTest(R, n_samples=64, alpha=0.05, nodes=names), names, method="ordered-icd",
+              order=names, max_cond_size=3)
+    assert counted.get("n", 0) > 0  # the case does hold tied edges

@@ -140,6 +140,7 @@ class ICDRun:
         self.reported: dict[tuple[int, int], tuple[int, ...]] = {}  # where that differs from the reported set
         self._marks: np.ndarray | None = None  # None: stale, re-orient before reading
         self.level_times: list[float] = []
+        self._tie_ranks: np.ndarray | None = None
         self._set_cache = SetCache()  # each root's ICD-Sep sets of the last level, grown by one at the next
 
     # ------------------------------------------------------------------ marks
@@ -308,13 +309,36 @@ class ICDRun:
         self._marks = None
         single = n_tied == 1
         self.sepsets.add_many(xs[single], ys[single], zs[order[starts[single]]])
-        for g_idx in np.flatnonzero(~single).tolist():
-            x, y = int(xs[g_idx]), int(ys[g_idx])
-            members = order[starts[g_idx] : starts[g_idx] + int(n_tied[g_idx])]
-            sets = [tuple(v) for v in zs[members].tolist()]
-            self.sepsets.add(x, y, {v for z in sets for v in z})
-            self.reported[(x, y)] = min(sets, key=lambda z: sorted(self.tie_key[v] for v in z))
+        multi = np.flatnonzero(~single)
+        if multi.size:
+            self._add_tied(xs[multi], ys[multi], order, starts[multi], n_tied[multi].astype(np.intp), zs)
         return int(starts.size)
+
+    def _add_tied(self, xs: np.ndarray, ys: np.ndarray, order: np.ndarray, starts: np.ndarray, counts: np.ndarray,
+                  zs: np.ndarray) -> None:
+        """Edges whose largest p-value is tied: the union of the tied sets for orientation, the least by node value
+        (sorted tie keys, compared lexicographically) as the reported set. Vectorised over the edges."""
+        gid = np.repeat(np.arange(xs.size), counts)
+        offset = np.arange(gid.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        tied = zs[order[starts[gid] + offset]]  # (tied sets, r), grouped by edge
+        union = np.unique(np.repeat(gid, tied.shape[1]).astype(np.int64) * self.n + tied.reshape(-1))
+        ug, uv = union // self.n, union % self.n
+        size = np.bincount(ug, minlength=xs.size)
+        padded = np.full((xs.size, int(size.max())), -1, dtype=np.intp)
+        padded[ug, np.arange(union.size) - np.repeat(np.cumsum(size) - size, size)] = uv
+        self.sepsets.add_many(xs, ys, padded)
+        ranks = np.sort(self._tie_rank()[tied], axis=1)
+        pick = np.lexsort(tuple(ranks[:, c] for c in reversed(range(ranks.shape[1]))) + (gid,))
+        least = pick[np.concatenate([[True], gid[pick][1:] != gid[pick][:-1]])]
+        self.reported.update(zip(zip(xs.tolist(), ys.tolist()), map(tuple, tied[least].tolist())))
+
+    def _tie_rank(self) -> np.ndarray:
+        """Each local index's rank under its tie key (comparing ranks compares the keys)."""
+        if self._tie_ranks is None:
+            ranked = sorted(range(self.n), key=lambda i: self.tie_key[i])
+            self._tie_ranks = np.empty(self.n, dtype=np.intp)
+            self._tie_ranks[ranked] = np.arange(self.n)
+        return self._tie_ranks
 
     def _edges(self) -> tuple[np.ndarray, np.ndarray]:
         xs, ys = np.nonzero(np.triu(self.adj, 1))
