@@ -146,7 +146,9 @@ def test_conjunction_found_by_growing_measured_effects_when_singles_fail():
     assert [f.positions for f in result.found][:1] == [(64, 70)]
     assert result.found[0].source == "effect" and result.found[0].irreducible
     searching = verifier.passes - verifier.passes_by_stage.get("minimality", 0)
-    assert searching < 10  # then every remaining single is checked so that the pair can be called minimal
+    # the screen, the skipped words (6 of the 8: every non-patch token is checked alone before groups), the pool,
+    # one growth; then every remaining single is checked so that the pair can be called minimal
+    assert searching < 16
     assert verifier.passes_by_stage["minimality"] == len(pool) - verifier.passes_by_stage["singles"]
 
 
@@ -272,3 +274,16 @@ def test_complete_irreducible_and_honest(case):
         k = len(f.positions)
         if k == 1 or subsets_checked(verifier, len(pool), k):
             assert truth is not None and k == truth, "a globally-minimal claim must be true"
+
+
+def test_a_word_without_graph_support_is_found_before_a_group_of_patches():
+    """easy-VQA's case: one question word changes the answer alone, but no head supports it, and an object's
+    patches (supported) change it together; the result is the word, not an irreducible set of patches."""
+    word = 69
+    rule = Rule([{word}, set(OBJECT[:4])], {p: 0.2 for p in OBJECT[:4]})
+    pool = list(range(72))
+    result, verifier = run(rule, pool, evidence(pool, strong=OBJECT))
+    assert min(len(f.positions) for f in result.found) == 1
+    assert (word,) in [f.positions for f in result.found]
+    assert not any(len(f.positions) > 1 for f in result.found if f.source != "pairs")
+    check_claims(rule, pool, result, verifier)

@@ -15,7 +15,10 @@ sends to the model. Policies register by name (:func:`register_policy`) and
     2. *pool* (no single found): remove every candidate at once (one pass). If even
        that leaves the target unchanged, no smaller removal is likely to change it
        (it cannot, when removing more never undoes a change): the search stops and
-       the result says so.
+       the result says so. Otherwise the words the screen skipped (every token
+       but image patches: few) are checked too when they fit in half of the
+       remaining budget, so that a word without graph support that changes the
+       target alone is not missed.
     3. *groups* (no single found): growth orders from the proposers
        (:mod:`whytoken.query.proposals`: measured effects, image regions, words,
        the target's neighbourhood), each grown until it changes the target and
@@ -246,6 +249,8 @@ class GraphGuidedSearch(SearchPolicy):
         found = self._singles(ctx)
         if not found and len(ctx.pool) > 1 and not v.exhausted:
             pool_changes = v.changed(ctx.pool, "pool")
+        if not found and pool_changes is not False and not v.exhausted:
+            found = self._finish_singles(ctx)
         if not found and ctx.allows(2) and not v.exhausted and pool_changes is not False:
             found = self._groups(ctx)
             if not found and pool_changes is not False:
@@ -289,6 +294,22 @@ class GraphGuidedSearch(SearchPolicy):
                 if outcome is not None and outcome.changed:
                     hits.append(FoundSet((p,), "singles", True))
         return hits
+
+    def _finish_singles(self, ctx: SearchContext) -> list[FoundSet]:
+        """The words the screen skipped (every token but image patches), when they fit in half of what is left.
+
+        A group stage would return an irreducible set of several patches where one unscreened word (without
+        graph support, e.g. a question word the predicting row barely attends to) changes the target alone.
+        Words are few beside the patches, so checking them costs little; skipped patches are left to the
+        group stage, where objects spanning many patches are found.
+        """
+        v = ctx.verifier
+        rest = [p for p in ctx.evidence.ranked(ctx.pool) if not v.is_known((p,))
+                and getattr(ctx.tokens.get(p), "kind", None) != "image_patch"]
+        if not rest or len(rest) > v.remaining // 2:
+            return []
+        return [FoundSet((p,), "singles", True) for p, outcome in zip(rest, v.check_many([(p,) for p in rest], "singles"))
+                if outcome is not None and outcome.changed]
 
     def _pairs(self, ctx: SearchContext) -> list[FoundSet]:
         v = ctx.verifier
