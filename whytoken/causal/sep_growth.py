@@ -89,7 +89,8 @@ class LocalGraph:
         Local index -> node; index 0 is the root.
     cont : ndarray of int64, shape (c, c)
         ``cont[u, v]``: local mask of the nodes that may follow the walked
-        edge ``u -> v`` on a PDS walk (0 where ``u, v`` are not adjacent).
+        edge ``u -> v`` on a PDS walk (read only for adjacent ``u, v``: a
+        walk only ever steps along edges).
     first : int
         Local mask of the root's usable neighbours.
     """
