@@ -20,7 +20,8 @@ head_dim`` or an int, or a comma-separated list to run each in turn):
   weights), last layer.
 
 Per head: whytoken's time (``learn_pag``, single thread), CI tests and edges;
-causality-lab's ordered ICD on the *same* CI test (``--causality-lab DIR``: a
+causality-lab's ordered ICD (``--method icd``: whytoken's ``icd`` against
+causality-lab's ICD, run to the same cap) on the *same* CI test (``--causality-lab DIR``: a
 local checkout, imported from there, never a dependency; its column is
 skipped otherwise) and causal-learn's FCI (``fci`` learner, same cap), each in
 a child process with a time budget, with the speed ratio measured in the same
@@ -155,19 +156,28 @@ class _CountingBridge:
         return self.cache[key]
 
 
-def _reference_child(conn: Any, lab: str, attention: np.ndarray, n_samples: int, cap: int) -> None:
+def _reference_child(conn: Any, lab: str, attention: np.ndarray, n_samples: int, cap: int, method: str) -> None:
     try:
         sys.path.insert(0, lab)
-        from causal_discovery_algs.ordered_icd import LearnStructOrderedICD
         from graphical_models import arrow_head_types as Mk
 
         test = make_test(attention, n_samples)
         n = attention.shape[0]
         bridge = _CountingBridge(test)
         start = time.perf_counter()
-        alg = LearnStructOrderedICD(set(range(n)), list(range(n)), bridge, is_selection_bias=False,
-                                    is_tail_completeness=True, max_cond_size=cap)
-        alg.learn_structure()
+        if method == "ordered-icd":
+            from causal_discovery_algs.ordered_icd import LearnStructOrderedICD
+
+            alg = LearnStructOrderedICD(set(range(n)), list(range(n)), bridge, is_selection_bias=False,
+                                        is_tail_completeness=True, max_cond_size=cap)
+            alg.learn_structure()
+        else:  # causality-lab's ICD has no cap: run its iterations r = 0 .. cap (or until it concludes)
+            from causal_discovery_algs.icd import LearnStructICD
+
+            alg = LearnStructICD(set(range(n)), bridge, is_selection_bias=False, is_tail_completeness=True)
+            done, r = False, -1
+            while not done and r < cap:
+                done, r = alg.learn_structure_iteration()
         seconds = time.perf_counter() - start
         marks = {Mk.Circle: 1, Mk.Directed: 2, Mk.Tail: 3}
         m = np.zeros((n, n), dtype=np.int8)
@@ -225,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n-samples", default="hidden_size",
                         help="N: hidden_size (explain's default), head_dim or an int; comma-separated to run several")
     parser.add_argument("--no-layer", action="store_true", help="skip the learn_layer timings")
+    parser.add_argument("--method", default="ordered-icd", choices=("ordered-icd", "icd"),
+                        help="ordered-icd (explain's for decoders; reference: causality-lab's ordered ICD) or icd "
+                             "(no order; reference: causality-lab's ICD run to the same cap)")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
     lab = args.causality_lab if args.causality_lab and os.path.isdir(args.causality_lab) else ""
@@ -247,12 +260,14 @@ def main(argv: list[str] | None = None) -> int:
         for h in heads:
             test = make_test(attention[h], n_samples)
             start = time.perf_counter()
-            ours = learn_pag(test, test.nodes, method="ordered-icd", order=test.nodes, max_cond_size=cap)
+            order = test.nodes if args.method == "ordered-icd" else None
+            ours = learn_pag(test, test.nodes, method=args.method, order=order, max_cond_size=cap)
             seconds = time.perf_counter() - start
             row = {"source": name, "n": n, "N": n_samples, "head": h, "s": seconds, "tests": ours.n_tests,
                    "edges": ours.pag.number_of_edges(), "load": os.getloadavg()[0]}
             if lab:
-                st, rs, rt, rp = in_child(_reference_child, (lab, attention[h], n_samples, cap), args.reference_budget)
+                st, rs, rt, rp = in_child(_reference_child, (lab, attention[h], n_samples, cap, args.method),
+                                          args.reference_budget)
                 row.update(ref_status=st, ref_s=rs, ref_tests=rt, ref_edges=rp.number_of_edges() if rp else None,
                            ref_f1=skeleton_f1(ours.pag, rp) if rp else None)
             if not args.no_fci:
@@ -263,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
             print("progress:", row, file=sys.stderr, flush=True)
         for jobs in () if args.no_layer else (1, 2):
             start = time.perf_counter()
-            learn_layer(attention[heads], n_samples=n_samples, max_cond_size=cap, n_jobs=jobs)
+            learn_layer(attention[heads], n_samples=n_samples, method=args.method, max_cond_size=cap, n_jobs=jobs)
             layers.append((name, n, len(heads), jobs, time.perf_counter() - start, os.getloadavg()[0]))
     header = ["source", "n", "N", "head", "ours s", "tests", "edges", "ref s", "ref tests", "ref edges", "x ref",
               "F1 vs ref", "FCI s", "FCI edges", "x FCI", "F1 vs FCI", "load"]
