@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import default_sigint
 from whytoken.experiments.harness.results import VOLATILE_FIELDS, append_rows, read_rows, repair_log
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -137,11 +138,14 @@ def test_twenty_random_interruptions_lose_and_duplicate_no_row(tmp_path, uninter
     signals = [signal.SIGINT, signal.SIGTERM, signal.SIGKILL]
     code = ("import sys\nfrom whytoken.cli import main\n"
             f"sys.exit(main(['experiment', 'run', {str(tmp_path / 'run.yaml')!r}, '--out', {str(out)!r}]))")
-    interruptions, exit_codes = 0, []
+    interruptions, exit_codes, runs = 0, [], 0
     while interruptions < 20:
         log = out / "results.jsonl"
         start_size = log.stat().st_size if log.exists() else 0
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+        runs += 1
+        assert runs <= 200, f"{interruptions} interruptions in {runs} runs: the signals keep missing the run"
+        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=ENV, preexec_fn=default_sigint,
+                                stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
         while proc.poll() is None and time.monotonic() < deadline:  # until it writes rows (or ends)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import default_sigint
 from tests.reliability.writers import PENDING, WRITERS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +135,7 @@ def test_a_process_killed_while_saving_leaves_a_whole_file(tmp_path, signum, kil
     for _ in range(kills):
         proc = subprocess.Popen([sys.executable, "-c", KILL_LOOP.format(root=str(ROOT), path=path)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"})
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, preexec_fn=default_sigint)
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signum)
