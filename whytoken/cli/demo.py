@@ -75,7 +75,10 @@ def _truth(sample: Any) -> str:
 
 def demo(
     out: Path = typer.Option(Path("whytoken-demo"), "--out", help="Folder for the outputs."),
-    model: str = typer.Option("whytoken-demo", "--model", help=f"Packaged model: {', '.join(DEMO_MODELS)}."),
+    model: str = typer.Option("whytoken-demo", "--model",
+                              help="Packaged model with a demo world: whytoken-demo (embedded, fast), "
+                                   "whytoken-easyvqa; whytoken-world576 once its checkpoint is trained "
+                                   "(not yet packaged)."),
     seed: int = typer.Option(DEMO_SEED, help="Which test-split scene of the embedded model's world to use."),
     kind: str = typer.Option(DEMO_KIND, help="Question kind of the embedded model's world: color, exists, count "
                                              "or relation."),
