@@ -201,6 +201,16 @@ def _positive(name: str, value: Any) -> int:
     return value
 
 
+def _changing(verifier: Verifier, sets: Sequence[Sequence[int]], stage: str, source: str) -> list[FoundSet]:
+    """Check ``sets`` in one batch (booked to ``stage``); the ones that change the target, as irreducible FoundSets.
+
+    Irreducible because every set checked here is a single or a pair whose members were each checked alone first.
+    """
+    outcomes = verifier.check_many(list(sets), stage)
+    return [FoundSet(tuple(sorted(members)), source, True) for members, outcome in zip(sets, outcomes)
+            if outcome is not None and outcome.changed]
+
+
 @register_policy("graph-guided")
 class GraphGuidedSearch(SearchPolicy):
     """Graph evidence first, measured effects next, completeness last (see the module docstring).
@@ -290,9 +300,7 @@ class GraphGuidedSearch(SearchPolicy):
         if not hits and rest and len(rest) <= min(tested, v.remaining):
             # the screen covered at least half the pool: finishing it costs less than growing groups and
             # says for certain whether one token suffices
-            for p, outcome in zip(rest, v.check_many([(p,) for p in rest], "singles")):
-                if outcome is not None and outcome.changed:
-                    hits.append(FoundSet((p,), "singles", True))
+            hits = _changing(v, [(p,) for p in rest], "singles", "singles")
         return hits
 
     def _finish_singles(self, ctx: SearchContext) -> list[FoundSet]:
@@ -308,8 +316,7 @@ class GraphGuidedSearch(SearchPolicy):
                 and getattr(ctx.tokens.get(p), "kind", None) != "image_patch"]
         if not rest or len(rest) > v.remaining // 2:
             return []
-        return [FoundSet((p,), "singles", True) for p, outcome in zip(rest, v.check_many([(p,) for p in rest], "singles"))
-                if outcome is not None and outcome.changed]
+        return _changing(v, [(p,) for p in rest], "singles", "singles")
 
     def _pairs(self, ctx: SearchContext) -> list[FoundSet]:
         v = ctx.verifier
@@ -317,11 +324,7 @@ class GraphGuidedSearch(SearchPolicy):
         top = sorted(effects, key=lambda p: (-effects[p], ctx.evidence.key(p)))[: self.pair_tokens]
         rank = {p: i for i, p in enumerate(top)}
         pairs = sorted(itertools.combinations(top, 2), key=lambda ab: (rank[ab[0]] + rank[ab[1]], ab))
-        hits = []
-        for pair, outcome in zip(pairs, v.check_many(pairs, "pairs")):
-            if outcome is not None and outcome.changed:
-                hits.append(FoundSet(tuple(sorted(pair)), "pairs", True))
-        return hits
+        return _changing(v, pairs, "pairs", "pairs")
 
     def _grow_and_shrink(self, ctx: SearchContext, order: Sequence[int], stage: str) -> FoundSet | None:
         prefix = grow(ctx.verifier, order, stage, start=2, max_size=ctx.max_set_size)
