@@ -44,7 +44,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import asdict, dataclass
@@ -63,7 +62,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from whytoken.errors import CheckpointError, ConfigError
+from whytoken.experiments.training.loader import load_llava_checkpoint, read_checkpoint_metadata
+from whytoken.errors import ConfigError
 from whytoken.experiments.worlds.demo import IMAGE_PLACEHOLDER, WorldConfig, vocabulary
 
 __all__ = [
@@ -377,17 +377,8 @@ def read_metadata(path: str | Path | None = None) -> dict[str, Any]:
     >>> sorted(read_metadata())[:3]
     ['accuracy', 'architecture', 'evaluate_command']
     """
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    file = directory / METADATA_FILE
-    if not file.is_file():
-        raise CheckpointError(
-            f"{file} does not exist; expected a demo checkpoint written by "
-            "`python -m whytoken.experiments.training.train --out DIR`"
-        )
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{file} is not valid JSON ({err}); re-run the training command to rewrite it") from err
+    return read_checkpoint_metadata(path if path is not None else DEFAULT_CHECKPOINT_DIR, METADATA_FILE, "demo",
+                                    "whytoken.experiments.training.train")
 
 
 def world_config_of(path: str | Path | None = None) -> WorldConfig:
@@ -423,21 +414,5 @@ def load_demo(
     >>> model.config._attn_implementation, model.training
     ('eager', False)
     """
-    from transformers import AutoProcessor
-
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    if not (directory / "config.json").is_file():
-        raise CheckpointError(
-            f"{directory} holds no config.json; expected a checkpoint directory written by "
-            "`python -m whytoken.experiments.training.train --out DIR` (the default is "
-            f"{DEFAULT_CHECKPOINT_DIR})"
-        )
-    try:
-        model = LlavaForConditionalGeneration.from_pretrained(
-            directory, dtype=dtype, attn_implementation="eager", local_files_only=True
-        )
-        processor = AutoProcessor.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot load the demo checkpoint from {directory}: {err}") from err
-    model.eval()
-    return model, processor
+    return load_llava_checkpoint(path if path is not None else DEFAULT_CHECKPOINT_DIR, dtype, "demo",
+                                 "whytoken.experiments.training.train", DEFAULT_CHECKPOINT_DIR)

@@ -46,19 +46,18 @@ Examples
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import (
-    AutoProcessor,
     LlavaForConditionalGeneration,
     LlavaProcessor,
     PreTrainedTokenizerFast,
 )
 
-from whytoken.errors import CheckpointError, ConfigError
+from whytoken.experiments.training.loader import load_llava_checkpoint, read_checkpoint_metadata
+from whytoken.errors import ConfigError
 from whytoken.experiments.training.demo_model import DemoArchitecture
 from whytoken.experiments.training.demo_model import build_model as build_demo_model
 from whytoken.experiments.training.demo_model import build_processor as build_demo_processor
@@ -158,17 +157,8 @@ def read_metadata(path: str | Path | None = None) -> dict[str, Any]:
     >>> read_metadata()["model"]
     'whytoken-easyvqa'
     """
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    file = directory / METADATA_FILE
-    if not file.is_file():
-        raise CheckpointError(
-            f"{file} does not exist; expected an easy-VQA checkpoint written by "
-            "`python -m whytoken.experiments.training.easyvqa_train --out DIR`"
-        )
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{file} is not valid JSON ({err}); re-run the training command to rewrite it") from err
+    return read_checkpoint_metadata(path if path is not None else DEFAULT_CHECKPOINT_DIR, METADATA_FILE, "easy-VQA",
+                                    "whytoken.experiments.training.easyvqa_train")
 
 
 def load_easyvqa(
@@ -188,19 +178,5 @@ def load_easyvqa(
     >>> model.config._attn_implementation, model.training
     ('eager', False)
     """
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    if not (directory / "config.json").is_file():
-        raise CheckpointError(
-            f"{directory} holds no config.json; expected a checkpoint directory written by "
-            f"`python -m whytoken.experiments.training.easyvqa_train --out DIR` (the default is "
-            f"{DEFAULT_CHECKPOINT_DIR})"
-        )
-    try:
-        model = LlavaForConditionalGeneration.from_pretrained(
-            directory, dtype=dtype, attn_implementation="eager", local_files_only=True
-        )
-        processor = AutoProcessor.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot load the easy-VQA checkpoint from {directory}: {err}") from err
-    model.eval()
-    return model, processor
+    return load_llava_checkpoint(path if path is not None else DEFAULT_CHECKPOINT_DIR, dtype, "easy-VQA",
+                                 "whytoken.experiments.training.easyvqa_train", DEFAULT_CHECKPOINT_DIR)

@@ -32,7 +32,6 @@ Examples
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -48,7 +47,8 @@ from transformers import (
     PreTrainedTokenizerFast,
 )
 
-from whytoken.errors import CheckpointError, ConfigError
+from whytoken.experiments.training.loader import load_llava_checkpoint, read_checkpoint_metadata
+from whytoken.errors import ConfigError
 from whytoken.experiments.training.demo_model import build_processor as build_demo_processor
 from whytoken.experiments.training.demo_model import build_tokenizer as build_word_tokenizer
 from whytoken.experiments.training.demo_model import sincos_position_table
@@ -213,17 +213,8 @@ def read_metadata(path: str | Path | None = None) -> dict[str, Any]:
     CheckpointError
         If the file is missing or not JSON.
     """
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    file = directory / METADATA_FILE
-    if not file.is_file():
-        raise CheckpointError(
-            f"{file} does not exist; expected a world576 checkpoint written by "
-            "`python -m whytoken.experiments.training.world576_train --out DIR`"
-        )
-    try:
-        return json.loads(file.read_text())
-    except json.JSONDecodeError as err:
-        raise CheckpointError(f"{file} is not valid JSON ({err}); re-run the training command to rewrite it") from err
+    return read_checkpoint_metadata(path if path is not None else DEFAULT_CHECKPOINT_DIR, METADATA_FILE, "world576",
+                                    "whytoken.experiments.training.world576_train")
 
 
 def load_world576(
@@ -236,20 +227,5 @@ def load_world576(
     CheckpointError
         If the directory holds no loadable checkpoint.
     """
-    from transformers import AutoProcessor
-
-    directory = Path(path) if path is not None else DEFAULT_CHECKPOINT_DIR
-    if not (directory / "config.json").is_file():
-        raise CheckpointError(
-            f"{directory} holds no config.json; expected a checkpoint directory written by "
-            f"`python -m whytoken.experiments.training.world576_train --out DIR` (default {DEFAULT_CHECKPOINT_DIR})"
-        )
-    try:
-        model = LlavaForConditionalGeneration.from_pretrained(
-            directory, dtype=dtype, attn_implementation="eager", local_files_only=True
-        )
-        processor = AutoProcessor.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError) as err:
-        raise CheckpointError(f"cannot load the world576 checkpoint from {directory}: {err}") from err
-    model.eval()
-    return model, processor
+    return load_llava_checkpoint(path if path is not None else DEFAULT_CHECKPOINT_DIR, dtype, "world576",
+                                 "whytoken.experiments.training.world576_train", DEFAULT_CHECKPOINT_DIR)
