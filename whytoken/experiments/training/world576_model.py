@@ -3,17 +3,19 @@
 Architecture (defaults of :class:`World576Architecture`)
 --------------------------------------------------------
 * vision tower: ``CLIPVisionModel`` at LLaVA-1.5's geometry, 336 x 336 images
-  and 14 px patches (24 x 24 = 576 image tokens), one encoder layer, and
-  ``vision_feature_layer=-2``: the features are the *embedding output* (patch
-  convolution + position embedding + pre-LayerNorm), so image token ``i``
-  depends on the pixels of patch ``i`` alone. Removing an image token
-  (attention masking in the language model) removes exactly that patch, and
-  the world's ground-truth patches are the real causes. (``vision_feature_layer=0``
-  would name the same tensor, but transformers 5.x then captures no hidden
-  states because ``output_hidden_states=0`` is falsy.) The encoder layer is
-  computed by ``transformers`` and ignored; it is kept small.
+  and 14 px patches (24 x 24 = 576 image tokens), two encoder layers with
+  global attention, and ``vision_feature_layer=-1`` (the last layer's output,
+  the CLS token dropped, as LLaVA's ``"default"`` strategy). A 14 px patch of a
+  20-72 px object does not show the object's shape, so, as in a real LLaVA,
+  image tokens see the whole image; the vision probe (see
+  :mod:`~whytoken.experiments.training.world576_batches`) trains each token to
+  carry the colour and shape of the object covering it, and training with
+  removed objects' tokens dropped teaches the language model that a removed
+  token is absent content. Whether the world's ground-truth patches are the
+  model's real causes is then *measured*, by blanking their pixels and by
+  masking their tokens (:func:`~whytoken.experiments.training.world576_evaluate.intervention_check`).
   The position embeddings start from 2-D sine-cosine codes.
-* projector: LLaVA's two-layer GELU MLP (per token, so still local);
+* projector: LLaVA's two-layer GELU MLP;
 * language model: ``LlamaForCausalLM``, hidden 128, 4 layers, 4 heads, MLP 384,
   word-level vocabulary of the world plus ``<pad> <s> </s> <unk> <image>``. It
   does all the object-level reasoning (shapes span many patches).
@@ -99,9 +101,10 @@ class World576Architecture:
     128
     """
 
-    vision_hidden: int = 128
-    vision_heads: int = 2
-    vision_intermediate: int = 64
+    vision_hidden: int = 96
+    vision_heads: int = 4
+    vision_intermediate: int = 192
+    vision_layers: int = 2
     text_hidden: int = 128
     text_layers: int = 4
     text_heads: int = 4
@@ -115,6 +118,8 @@ class World576Architecture:
                     f"{name}_hidden={hidden}, {name}_heads={heads}: expected positive sizes with an even head "
                     "dimension hidden // heads (e.g. 128 and 4)"
                 )
+        if self.vision_layers < 1:
+            raise ConfigError(f"vision_layers={self.vision_layers}; expected at least one CLIP encoder layer")
         if self.vision_hidden % 4:
             raise ConfigError(f"vision_hidden={self.vision_hidden}; expected a multiple of 4 (2-D sine-cosine codes)")
 
@@ -171,12 +176,13 @@ def build_model(
     --------
     >>> model = build_model(build_tokenizer())
     >>> model.config.vision_feature_layer, model.config.image_seq_length
-    (-2, 576)
+    (-1, 576)
     """
     world = world or WorldConfig()
     arch = architecture or World576Architecture()
     vision = CLIPVisionConfig(
-        hidden_size=arch.vision_hidden, intermediate_size=arch.vision_intermediate, num_hidden_layers=1,
+        hidden_size=arch.vision_hidden, intermediate_size=arch.vision_intermediate,
+        num_hidden_layers=arch.vision_layers,
         num_attention_heads=arch.vision_heads, image_size=world.image_size, patch_size=world.patch_size,
         num_channels=3, projection_dim=arch.vision_hidden,
     )
@@ -191,7 +197,7 @@ def build_model(
         vision_config=vision, text_config=text,
         image_token_index=tokenizer.convert_tokens_to_ids(IMAGE_PLACEHOLDER),
         image_seq_length=world.num_patches, vision_feature_select_strategy="default",
-        vision_feature_layer=-2, projector_hidden_act="gelu",
+        vision_feature_layer=-1, projector_hidden_act="gelu",
     )
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration._from_config(config, attn_implementation=attn_implementation)

@@ -7,10 +7,9 @@ training step runs the language model over the prefix once per image
 (gradients flow through the cache) and runs only the ~10 question tokens per
 question (:func:`question_pass`). Two savings make it exact and cheaper:
 
-* the vision features are computed directly as the embedding output
-  (patch convolution, position embedding, pre-LayerNorm) and the projector --
-  what ``LlavaModel.get_image_features`` returns with ``vision_feature_layer=-2``
-  -- without running the discarded CLIP encoder layer;
+* the vision features are the CLIP tower's last layer (CLS dropped) through
+  the projector -- what ``LlavaModel.get_image_features`` returns with
+  ``vision_feature_layer=-1`` -- without collecting every layer's hidden states;
 * the last language-model layer's outputs at the prefix are never read (the
   question tokens only read that layer's keys and values), so the prefix pass
   runs every layer but the last and computes only the last layer's keys and
@@ -49,10 +48,9 @@ SILHOUETTE_WEIGHT = 10.0
 
 
 def image_features(model: Any, pixel_values: torch.Tensor) -> torch.Tensor:
-    """Projected image tokens ``(images, 576, hidden)``, equal to ``get_image_features`` with layer -2."""
-    tower = model.model.vision_tower
-    embedded = tower.pre_layrnorm(tower.embeddings(pixel_values))
-    return model.model.multi_modal_projector(embedded[:, 1:])
+    """Projected image tokens ``(images, 576, hidden)``, equal to ``get_image_features`` with layer -1."""
+    encoded = model.model.vision_tower(pixel_values=pixel_values).last_hidden_state
+    return model.model.multi_modal_projector(encoded[:, 1:])
 
 
 def prefix_pass(model: Any, features: torch.Tensor, bos_id: int, dropped: torch.Tensor | None = None

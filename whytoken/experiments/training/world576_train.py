@@ -32,10 +32,17 @@ Recipe
   colour-and-shape, a first-patch-of-object marker with its shape, and the
   objects in the slots left of and above it), and the *slot probe* (on the
   ``":"`` token at layer ``query_layer``: the slots of the answer's causes).
-  The image tokens are local (one patch each), so the language model must
-  build objects, their neighbours and counts itself; without the object probe
-  it learns no shapes within the budget, and the slot probe asks the question
-  tokens to find the objects asked about.
+  A 14 px patch does not show a 20-72 px object's shape: with a tower whose
+  tokens saw only their own patch (an earlier design) the vision probe read
+  colour (0.99) but not shape (0.26-0.42) and the answers stayed at the
+  majority class; with two global-attention layers it reads shape on 0.83 of
+  object patches after 1,200 steps (phase 1 alone). The object probe asks the
+  language model to group patches into objects and the slot probe asks the
+  question tokens to find the objects asked about.
+* **Phases**: phase 1 trains the vision tower, projector and vision probe
+  alone (``vision_steps`` steps of ``vision_batch`` scenes from a pool of
+  ``vision_pool``; a stand-in for a real LLaVA's pre-trained tower), phase 2
+  everything on all losses.
 * **Optimiser**: AdamW (betas 0.9/0.98, weight decay 0.01 on matrices),
   linear warm-up, constant ``lr``, linear decay to 5 % over the last
   ``decay_fraction`` of the steps (the demo recipe's schedule), gradient norm
@@ -104,7 +111,7 @@ class World576TrainConfig:
     """
 
     seed: int = 0
-    steps: int = 2000
+    steps: int = 2800
     images_per_step: int = 8
     questions_per_image: int = 16
     lr: float = 3e-3
@@ -119,13 +126,13 @@ class World576TrainConfig:
     vision_weight: float = 1.0
     object_weight: float = 1.0
     slot_weight: float = 0.25
-    context_weight: float = 1.0
+    context_weight: float = 0.0
     context_layer: int = 0
     probe_layer: int = 1
     query_layer: int = 2
-    vision_steps: int = 400
-    vision_batch: int = 32
-    vision_pool: int = 1024
+    vision_steps: int = 2000
+    vision_batch: int = 16
+    vision_pool: int = 3000
     eval_every: int = 250
     eval_n: int = 250
     checkpoint_every_s: float = 300.0
@@ -183,7 +190,7 @@ def _probes(config: World576TrainConfig) -> torch.nn.ModuleDict:
 
 
 def _pretrain_vision(model: Any, probe: torch.nn.Module, config: World576TrainConfig) -> list[dict[str, Any]]:
-    """Phase 1: patch embedding, projector and vision probe alone on the vision-probe loss (a stand-in for the
+    """Phase 1: vision tower, projector and vision probe alone on the vision-probe loss (a stand-in for the
     pre-training a real LLaVA's vision tower has had); ``vision_pool`` training scenes from their own seed range.
     """
     if config.vision_steps == 0:
@@ -198,8 +205,7 @@ def _pretrain_vision(model: Any, probe: torch.nn.Module, config: World576TrainCo
                                               patch_coverage(rendering.labels, len(scene.objects), world), world)
         pool.append((np.asarray(rendering.image), classes, silhouettes))
     tower = model.model.vision_tower
-    params = [*tower.embeddings.parameters(), *tower.pre_layrnorm.parameters(),
-              *model.model.multi_modal_projector.parameters(), *probe.parameters()]
+    params = [*tower.parameters(), *model.model.multi_modal_projector.parameters(), *probe.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.98), weight_decay=0.0)
     rng = np.random.default_rng([config.seed, 9])
     history, running, start = [], 0.0, time.perf_counter()
