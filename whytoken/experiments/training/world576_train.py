@@ -100,7 +100,7 @@ _SEED_STRIDE = 10**8
 
 @dataclass(frozen=True)
 class World576TrainConfig:
-    """Hyper-parameters of a world576 training run (the defaults made the committed checkpoint).
+    """Hyper-parameters of a world576 training run (the recipe's defaults; no checkpoint is committed yet).
 
     Examples
     --------
