@@ -24,8 +24,8 @@ Probe targets (``-100`` = not scored)
   and 3 x 3 part (where in its object the patch lies) of the object covering
   most of the patch (at least 8 %), or "none"; and the patch's *silhouette*,
   the fraction of each of its 7 x 7 cells of 2 x 2 px that objects cover
-  (:func:`vision_targets`): a per-patch shape cannot be read from one patch,
-  but its outline can, and outlines are what shapes are assembled from;
+  (:func:`vision_targets`): one patch does not show its object's shape, but it
+  shows the outline, from which the tower's attention assembles shapes;
 * object probe, on every image token at the output of language-model layer
   ``probe_layer``: the covering object's colour-and-shape (17 classes), its
   shape on the object's first patch in row-major order (a one-token-per-object
@@ -168,7 +168,7 @@ def vision_targets(scene: Any, labels: np.ndarray, coverage: Sequence[dict[tuple
 
     The silhouette of a patch is the fraction of each of its 7 x 7 cells of
     2 x 2 px that objects cover (marks and background count as empty): the
-    local outline that the language model assembles into shapes.
+    local outline from which the vision tower assembles shapes.
     """
     g, p = world.patch_grid, world.patch_size
     vision = np.zeros((world.num_patches, 3), dtype=np.int64)

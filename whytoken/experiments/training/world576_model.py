@@ -1,4 +1,4 @@
-"""The ``whytoken-world576`` model: a tiny LLaVA-1.5-shaped model whose image tokens are local by construction.
+"""The ``whytoken-world576`` model: a tiny LLaVA-1.5-shaped model over 576 image tokens that see the whole image.
 
 Architecture (defaults of :class:`World576Architecture`)
 --------------------------------------------------------
@@ -18,7 +18,7 @@ Architecture (defaults of :class:`World576Architecture`)
 * projector: LLaVA's two-layer GELU MLP;
 * language model: ``LlamaForCausalLM``, hidden 128, 4 layers, 4 heads, MLP 384,
   word-level vocabulary of the world plus ``<pad> <s> </s> <unk> <image>``. It
-  does all the object-level reasoning (shapes span many patches).
+  groups the tokens of one object, counts and relates objects, and answers.
 
 The prompt puts the image first, ``"<image> {question} answer :"``, as
 LLaVA-1.5 does, so all questions about an image share the image prefix.
