@@ -75,6 +75,40 @@ def test_cached_training_pass_equals_the_plain_forward(model, processor):
     assert torch.allclose(cached, plain, atol=1e-5), float((cached - plain).abs().max())
 
 
+def _answer_loss_gradients(model, loss):
+    model.zero_grad(set_to_none=True)
+    loss.backward()
+    picked = {name: param.grad.clone() for name, param in model.named_parameters()
+              if param.grad is not None and ("self_attn.k_proj" in name or "self_attn.q_proj" in name
+                                             or "vision_tower.encoder" in name or "multi_modal_projector" in name)}
+    model.zero_grad(set_to_none=True)
+    return picked
+
+
+def test_cached_training_pass_has_the_plain_forwards_gradients(model, processor):
+    # The answer's gradient must reach the image tokens' keys and values through the repeated cache, or the
+    # question tokens could never learn where to look (the loss would still be right, the learning would not).
+    config = World576TrainConfig(images_per_step=2, questions_per_image=2, drop_prob=0.0, remove_prob=0.0,
+                                 blank_prob=0.0, architecture=SMALL)
+    items = make_items(5, config)
+    vocab = processor.tokenizer.get_vocab()
+    pixels = _pixel_values([it.pixels for it in items])
+    cache, prefix_mask = prefix_pass(model, image_features(model, pixels), vocab["<s>"])
+    batch = suffix_batch(items, vocab)
+    hidden = question_pass(model, cache, prefix_mask, batch, 2)
+    ce = torch.nn.functional.cross_entropy
+    cached = _answer_loss_gradients(model, ce(model.lm_head(hidden[torch.arange(4), batch["at"]]), batch["answer"]))
+    images = [Image.fromarray(it.pixels) for it in items for _ in range(2)]
+    texts = [f"<image> {q.question} answer :" for it in items for q in it.questions]
+    inputs = processor(images=images, text=texts, padding=True, padding_side="left", return_tensors="pt")
+    logits = model(**inputs, logits_to_keep=1).logits[:, -1]
+    plain = _answer_loss_gradients(model, ce(logits, batch["answer"]))
+    assert sorted(cached) == sorted(plain) and any("layers.0.self_attn.k_proj" in name for name in plain)
+    for name, grad in plain.items():
+        assert grad.abs().max() > 0, name
+        assert torch.allclose(cached[name], grad, rtol=1e-4, atol=1e-7), (name, float((cached[name] - grad).abs().max()))
+
+
 def test_items_are_a_pure_function_of_seed_and_step():
     config = World576TrainConfig(images_per_step=2, questions_per_image=4)
     a, b = make_items(7, config), make_items(7, config)
