@@ -11,11 +11,18 @@ from PIL import Image
 
 from whytoken.errors import ConfigError
 from whytoken.experiments.training.batches import _pixel_values
-from whytoken.experiments.training.world576_batches import make_items, suffix_batch
+from whytoken.experiments.training.world576_batches import make_items, phrase_targets, phrase_width, suffix_batch
 from whytoken.experiments.training.world576_model import World576Architecture, build_model, build_processor
 from whytoken.experiments.training.world576_passes import image_features, prefix_pass, question_pass
 from whytoken.experiments.training.world576_train import World576TrainConfig, train
-from whytoken.experiments.worlds.world576 import generate
+from whytoken.experiments.worlds.world576 import (
+    COLORS,
+    PLURALS,
+    SHAPES,
+    WorldConfig,
+    generate,
+    make_scene_and_question,
+)
 
 SMALL = World576Architecture(vision_hidden=32, text_hidden=32, text_layers=3, text_heads=2, text_intermediate=64)
 
@@ -127,8 +134,44 @@ def test_probe_targets_describe_the_scene():
     assert item.slot_targets.shape == (2, 16)
 
 
+def _named(scene, words, i):
+    singular = {plural: shape for shape, plural in PLURALS.items()}
+    shape = singular.get(words[i], words[i])
+    color = words[i - 1] if words[i - 1] in COLORS else None
+    return [o for o in scene.objects if o.shape == shape and color in (None, o.color)]
+
+
+def test_phrase_targets_name_the_scenes_objects():
+    # Oracle: a hand-written reading of the question over the scene's object list.
+    seen = set()
+    for seed in range(40):
+        for kind in ("color", "exists", "count", "relation", "same_color"):
+            scene, question = make_scene_and_question(seed, kind)
+            words = question.question.split()
+            found = phrase_targets(question.question, scene, WorldConfig())
+            assert [i for i, _, _ in found] == [i for i, w in enumerate(words) if w in SHAPES or w in PLURALS.values()]
+            for i, labels, count in found:
+                named = _named(scene, words, i)
+                colours = sorted({list(COLORS).index(o.color) for o in named})
+                slots = sorted({4 + o.slot_row * 4 + o.slot_col for o in named})
+                assert labels.nonzero()[0].tolist() == colours + slots
+                assert count == min(len(named), 3)
+                seen.add((kind, count))
+    assert {("count", 0), ("count", 2), ("exists", 0), ("exists", 1)} <= seen
+
+
+def test_items_carry_the_phrases_of_their_questions():
+    item = make_items(2, World576TrainConfig(images_per_step=1, questions_per_image=6))[0]
+    for (j, i), labels in zip(item.phrase_positions, item.phrase_labels):
+        word = item.questions[j].question.split()[i]
+        assert word in SHAPES or word in PLURALS.values()
+        assert labels.shape == (phrase_width(WorldConfig()),)
+    words = sum(sum(w in SHAPES or w in PLURALS.values() for w in q.question.split()) for q in item.questions)
+    assert len(item.phrase_positions) == len(item.phrase_counts) == words > 0
+
+
 @pytest.mark.parametrize("bad", [dict(kind_weights=(1.0, 1.0)), dict(steps=0), dict(probe_layer=3),
-                                 dict(blank_prob=2.0), dict(lr=0.0)])
+                                 dict(phrase_layer=4), dict(phrase_weight=-1.0), dict(blank_prob=2.0), dict(lr=0.0)])
 def test_bad_training_config_raises(bad):
     with pytest.raises(ConfigError):
         World576TrainConfig(**bad)

@@ -33,7 +33,15 @@ Probe targets (``-100`` = not scored)
   the slots left of and above the object's slot (or "empty");
 * slot probe, on the ``":"`` token of every question at the output of layer
   ``query_layer``: which of the 16 slots hold the answer's causes (the
-  anchor and the empty slot for ``relation``/``none``).
+  anchor and the empty slot for ``relation``/``none``);
+* phrase probe, on every shape word of a question (``square``, ``squares``)
+  at the output of layer ``phrase_layer``: which colours the objects the
+  phrase names have, how many there are (0-3) and which slots they fill
+  (:func:`phrase_targets`). "the blue triangle" names the blue triangles,
+  "the triangle" and "triangles" every triangle. It asks the word itself to
+  find its objects among the 576 image tokens, a one-step lookup that a
+  single attention layer learns from a few thousand questions; without it the
+  lookup has to be discovered through the answer at ``":"`` (two steps).
 
 Examples
 --------
@@ -54,6 +62,7 @@ import torch
 from whytoken.experiments.worlds.world576 import (
     COLORS,
     KINDS,
+    PLURALS,
     RELATIONS,
     SHAPES,
     Question,
@@ -64,14 +73,16 @@ from whytoken.experiments.worlds.world576 import (
     render_scene,
 )
 
-__all__ = ["N_COMBOS", "PROBE_SIZES", "SILHOUETTE_CELLS", "ImageItem", "pick_questions", "vision_targets",
-           "make_item", "make_items", "suffix_batch"]
+__all__ = ["N_COMBOS", "PROBE_SIZES", "PHRASE_MAX_COUNT", "phrase_width", "SILHOUETTE_CELLS", "ImageItem", "pick_questions",
+           "vision_targets", "phrase_targets", "make_item", "make_items", "suffix_batch"]
 
 #: Colour-and-shape classes (0 = none).
 N_COMBOS = 1 + len(SHAPES) * len(COLORS)
 #: Head sizes of the vision probe (colour, shape, part) and of the object probe (combo, first-patch shape,
 #: left-slot combo, above-slot combo).
 PROBE_SIZES = {"vision": (1 + len(COLORS), 1 + len(SHAPES), 10), "object": (N_COMBOS, 1 + len(SHAPES), N_COMBOS, N_COMBOS)}
+#: Largest count the phrase probe tells apart (larger counts are scored as this one).
+PHRASE_MAX_COUNT = 3
 #: Cells of a patch's silhouette target (7 x 7 cells of 2 x 2 px).
 SILHOUETTE_CELLS = 49
 #: An object "covers" a patch for the probes when it paints at least this fraction of it.
@@ -98,6 +109,12 @@ class ImageItem:
         ``(576, 4)`` int64, -100 where not scored.
     slot_targets : numpy.ndarray
         ``(questions, slots)`` float32.
+    phrase_positions : numpy.ndarray
+        ``(phrases, 2)`` int64: (question, word index) of every shape word.
+    phrase_labels : numpy.ndarray
+        ``(phrases, phrase_width(world))`` float32: colours and slots of the named objects.
+    phrase_counts : numpy.ndarray
+        ``(phrases,)`` int64: how many objects the phrase names (capped at 3).
     """
 
     pixels: np.ndarray
@@ -107,6 +124,9 @@ class ImageItem:
     silhouettes: np.ndarray
     object_targets: np.ndarray
     slot_targets: np.ndarray
+    phrase_positions: np.ndarray
+    phrase_labels: np.ndarray
+    phrase_counts: np.ndarray
 
 
 def pick_questions(pool: Sequence[Question], primary: Question | None, k: int, rng: np.random.Generator,
@@ -186,6 +206,59 @@ def vision_targets(scene: Any, labels: np.ndarray, coverage: Sequence[dict[tuple
     return vision, np.ascontiguousarray(silhouettes)
 
 
+def phrase_width(world: WorldConfig) -> int:
+    """Multi-label outputs of the phrase probe: the named objects' colours, then their slots (the count is separate).
+
+    Examples
+    --------
+    >>> phrase_width(WorldConfig())
+    20
+    """
+    return len(COLORS) + world.slot_grid**2
+
+
+def phrase_targets(question: str, scene: Any, world: WorldConfig) -> list[tuple[int, np.ndarray, int]]:
+    """``(word index, colours-and-slots labels, count)`` of every shape word of ``question`` about ``scene``.
+
+    A shape word names the objects of its shape, of the colour just before it
+    when there is one.
+
+    Examples
+    --------
+    >>> from whytoken.experiments.worlds.world576 import make_scene_and_question
+    >>> scene, _ = make_scene_and_question(4, "color")
+    >>> scene.describe()[:50]
+    'blue circle in slot (0, 2); green triangle in slot'
+    >>> [(i, int(n)) for i, _, n in phrase_targets("how many circles ?", scene, WorldConfig())]
+    [(2, 2)]
+    >>> [(i, labels.nonzero()[0].tolist()) for i, labels, _ in phrase_targets("is there a blue circle ?", scene, WorldConfig())]
+    [(4, [2, 6])]
+    """
+    singular = {plural: shape for shape, plural in PLURALS.items()}
+    words = question.split()
+    out = []
+    for i, word in enumerate(words):
+        shape = word if word in SHAPES else singular.get(word)
+        if shape is None:
+            continue
+        color = words[i - 1] if i > 0 and words[i - 1] in COLORS else None
+        named = scene.find(shape=shape, color=color)
+        labels = np.zeros(phrase_width(world), dtype=np.float32)
+        for obj in named:
+            labels[list(COLORS).index(obj.color)] = 1.0
+            labels[len(COLORS) + obj.slot_row * world.slot_grid + obj.slot_col] = 1.0
+        out.append((i, labels, min(len(named), PHRASE_MAX_COUNT)))
+    return out
+
+
+def _phrases(questions: Sequence[Question], scene: Any, world: WorldConfig) -> tuple[np.ndarray, ...]:
+    found = [(j, i, labels, count) for j, q in enumerate(questions)
+             for i, labels, count in phrase_targets(q.question, scene, world)]
+    positions = np.asarray([(j, i) for j, i, _, _ in found], dtype=np.int64).reshape(-1, 2)
+    labels = np.asarray([lab for _, _, lab, _ in found], dtype=np.float32).reshape(-1, phrase_width(world))
+    return positions, labels, np.asarray([c for _, _, _, c in found], dtype=np.int64)
+
+
 def make_item(seed: int, kind: str, rng: np.random.Generator, config: Any) -> ImageItem:
     """One :class:`ImageItem` from the world sample ``(seed, kind)``; ``rng`` draws questions and augmentations."""
     world: WorldConfig = config.world
@@ -246,7 +319,8 @@ def make_item(seed: int, kind: str, rng: np.random.Generator, config: Any) -> Im
         cells = [asked_scene.objects[index].slot for _, index in q.causes]
         for r, c in cells + ([q.empty_slot] if q.empty_slot is not None else []):
             slots[j, r * world.slot_grid + c] = 1.0
-    return ImageItem(pixels, questions, dropped, vision, silhouettes, objects, slots)
+    return ImageItem(pixels, questions, dropped, vision, silhouettes, objects, slots,
+                     *_phrases(questions, asked_scene, world))
 
 
 def make_items(step: int, config: Any) -> list[ImageItem]:

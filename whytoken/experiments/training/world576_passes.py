@@ -37,11 +37,17 @@ from transformers.masking_utils import create_causal_mask
 from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
 
 from whytoken.experiments.training.batches import _pixel_values
-from whytoken.experiments.training.world576_batches import PROBE_SIZES, SILHOUETTE_CELLS, ImageItem, suffix_batch
+from whytoken.experiments.training.world576_batches import (
+    PHRASE_MAX_COUNT,
+    PROBE_SIZES,
+    SILHOUETTE_CELLS,
+    ImageItem,
+    suffix_batch,
+)
 from whytoken.experiments.worlds.world576 import KINDS
 
 __all__ = ["CONTEXT_OFFSETS", "image_features", "prefix_pass", "question_pass", "vision_loss", "context_targets",
-           "context_loss", "training_losses"]
+           "context_loss", "phrase_loss", "training_losses"]
 
 #: Weight of the silhouette term (a mean over 49 cells) inside the vision-probe loss.
 SILHOUETTE_WEIGHT = 10.0
@@ -176,13 +182,38 @@ def context_loss(probe: torch.nn.Module, states: torch.Tensor, silhouettes: torc
     return SILHOUETTE_WEIGHT * bce + ce
 
 
+def phrase_loss(probe: torch.nn.Module, states: torch.Tensor, items: Sequence[ImageItem]) -> torch.Tensor:
+    """The phrase probe's loss on the shape words of the questions: colours and slots (BCE), count (CE).
+
+    Parameters
+    ----------
+    probe : torch.nn.Module
+        Linear head with ``phrase_width(world) + PHRASE_MAX_COUNT + 1`` outputs.
+    states : torch.Tensor
+        ``(rows, length, hidden)`` hidden states of the question rows (image-major, as :func:`question_pass`).
+    items : sequence of ImageItem
+    """
+    per_image = len(items[0].questions)
+    rows = np.concatenate([it.phrase_positions[:, 0] + k * per_image for k, it in enumerate(items)])
+    words = np.concatenate([it.phrase_positions[:, 1] for it in items])
+    if len(rows) == 0:
+        return states.sum() * 0.0
+    logits = probe(states[torch.from_numpy(rows), torch.from_numpy(words)])
+    labels = torch.from_numpy(np.concatenate([it.phrase_labels for it in items]))
+    counts = torch.from_numpy(np.concatenate([it.phrase_counts for it in items]))
+    width = labels.shape[1]
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, :width], labels, reduction="sum") / len(rows)
+    return bce + torch.nn.functional.cross_entropy(logits[:, width : width + PHRASE_MAX_COUNT + 1], counts)
+
+
 def training_losses(model: Any, probes: torch.nn.ModuleDict, items: Sequence[ImageItem], vocab: dict[str, int],
                     captured: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Answer, vision-probe, object-probe and slot-probe losses of one step, plus accuracies per kind.
 
     ``captured`` is filled by forward hooks on the layers ``probe`` and, when
     ``probes`` has a ``context`` head, ``context`` (read after the prefix pass),
-    and ``query`` (read after the question pass).
+    ``query`` and, when ``probes`` has a ``phrase`` head, ``phrase`` (read
+    after the question pass).
     """
     features = image_features(model, _pixel_values([it.pixels for it in items]))
     dropped = torch.from_numpy(np.stack([it.dropped for it in items]))
@@ -205,6 +236,8 @@ def training_losses(model: Any, probes: torch.nn.ModuleDict, items: Sequence[Ima
         "slot": torch.nn.functional.binary_cross_entropy_with_logits(slot_logits, slot_targets, reduction="sum")
         / len(rows),
     }
+    if "phrase" in probes:
+        out["phrase"] = phrase_loss(probes["phrase"], captured["phrase"], items)
     if context_states is not None:
         classes = torch.from_numpy(np.stack([it.vision_targets for it in items]))
         grid = int(round(classes.shape[1] ** 0.5))

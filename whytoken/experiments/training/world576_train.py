@@ -24,21 +24,26 @@ Recipe
 * **Pass**: the image prefix once per image, the questions on its cached keys
   and values (:mod:`~.world576_passes`); SDPA attention for training (the
   checkpoint is saved for eager attention, which tracing needs).
-* **Loss**: cross-entropy on the answer and the ``</s>`` after it, plus three
+* **Loss**: cross-entropy on the answer and the ``</s>`` after it, plus four
   probes discarded after training (linear heads; the saved model is a plain
   ``LlavaForConditionalGeneration``): the *vision probe* (per patch at the
   projector output: colour, shape, part of the covering object), the *object
   probe* (per image token at layer ``probe_layer``: the covering object's
   colour-and-shape, a first-patch-of-object marker with its shape, and the
-  objects in the slots left of and above it), and the *slot probe* (on the
-  ``":"`` token at layer ``query_layer``: the slots of the answer's causes).
+  objects in the slots left of and above it), the *slot probe* (on the
+  ``":"`` token at layer ``query_layer``: the slots of the answer's causes)
+  and the *phrase probe* (on every shape word of a question at layer
+  ``phrase_layer``: the colours, count and slots of the objects it names).
   A 14 px patch does not show a 20-72 px object's shape: with a tower whose
   tokens saw only their own patch (an earlier design) the vision probe read
   colour (0.99) but not shape (0.26-0.42) and the answers stayed at the
   majority class; with two global-attention layers it reads shape on 0.83 of
   object patches after 1,200 steps (phase 1 alone). The object probe asks the
-  language model to group patches into objects and the slot probe asks the
-  question tokens to find the objects asked about.
+  language model to group patches into objects, the phrase probe asks each
+  shape word to find its objects among the image tokens (a one-step lookup;
+  through the answer alone the lookup is two steps, and the answers stayed
+  at the majority class) and the slot probe asks the ``":"`` token to
+  gather them.
 * **Phases**: phase 1 trains the vision tower, projector and vision probe
   alone (``vision_steps`` steps of ``vision_batch`` scenes from a pool of
   ``vision_pool``; a stand-in for a real LLaVA's pre-trained tower), phase 2
@@ -77,7 +82,14 @@ import torch
 from whytoken.errors import ConfigError
 from whytoken.files import append_text, atomic_directory, atomic_path, atomic_write_text
 from whytoken.experiments.training.loop import _lr_at
-from whytoken.experiments.training.world576_batches import PROBE_SIZES, SILHOUETTE_CELLS, make_items, vision_targets
+from whytoken.experiments.training.world576_batches import (
+    PHRASE_MAX_COUNT,
+    PROBE_SIZES,
+    SILHOUETTE_CELLS,
+    make_items,
+    phrase_width,
+    vision_targets,
+)
 from whytoken.experiments.training.world576_model import World576Architecture, build_model, build_processor
 from whytoken.experiments.training.batches import _pixel_values
 from whytoken.experiments.training.world576_passes import CONTEXT_OFFSETS, image_features, training_losses, vision_loss
@@ -128,6 +140,8 @@ class World576TrainConfig:
     slot_weight: float = 0.25
     context_weight: float = 0.0
     context_layer: int = 0
+    phrase_weight: float = 1.0
+    phrase_layer: int = 1
     probe_layer: int = 1
     query_layer: int = 2
     vision_steps: int = 2000
@@ -156,11 +170,13 @@ class World576TrainConfig:
                 raise ConfigError(f"{name}={getattr(self, name)} is outside [0, 1]")
         layers = self.architecture.text_layers
         if (not 0 <= self.probe_layer < layers - 1 or not 0 <= self.query_layer < layers
-                or not 0 <= self.context_layer < layers - 1):
+                or not 0 <= self.context_layer < layers - 1 or not 0 <= self.phrase_layer < layers):
             raise ConfigError(f"probe_layer={self.probe_layer}, context_layer={self.context_layer}, query_layer="
-                              f"{self.query_layer}: expected 0 <= probe_layer, context_layer < {layers - 1} and "
-                              f"0 <= query_layer < {layers} (text_layers={layers})")
-        if self.lr <= 0 or min(self.vision_weight, self.object_weight, self.slot_weight, self.context_weight) < 0:
+                              f"{self.query_layer}, phrase_layer={self.phrase_layer}: expected 0 <= probe_layer, "
+                              f"context_layer < {layers - 1} and 0 <= query_layer, phrase_layer < {layers} "
+                              f"(text_layers={layers})")
+        if self.lr <= 0 or min(self.vision_weight, self.object_weight, self.slot_weight, self.context_weight,
+                               self.phrase_weight) < 0:
             raise ConfigError(f"lr={self.lr}, probe weights {self.vision_weight}, {self.object_weight}, "
                               f"{self.slot_weight}: expected lr > 0 and non-negative weights")
 
@@ -186,6 +202,8 @@ def _probes(config: World576TrainConfig) -> torch.nn.ModuleDict:
         "slot": torch.nn.Linear(hidden, config.world.slot_grid ** 2),
         **({"context": torch.nn.Linear(hidden, len(CONTEXT_OFFSETS) * (SILHOUETTE_CELLS + PROBE_SIZES["vision"][0]))}
            if config.context_weight > 0 else {}),
+        **({"phrase": torch.nn.Linear(hidden, phrase_width(config.world) + PHRASE_MAX_COUNT + 1)}
+           if config.phrase_weight > 0 else {}),
     })
 
 
@@ -284,6 +302,8 @@ def train(config: World576TrainConfig, out: Path) -> tuple[Any, Any, list[dict[s
              layers[config.query_layer].register_forward_hook(capture("query"))]
     if config.context_weight > 0:
         hooks.append(layers[config.context_layer].register_forward_hook(capture("context")))
+    if config.phrase_weight > 0:
+        hooks.append(layers[config.phrase_layer].register_forward_hook(capture("phrase")))
     val = generate("val", config.eval_n, config=world) if config.eval_every > 0 else []
     start, last_save = time.perf_counter() - elapsed, time.perf_counter()
     running: dict[str, float] = {}
@@ -302,7 +322,8 @@ def train(config: World576TrainConfig, out: Path) -> tuple[Any, Any, list[dict[s
             losses = training_losses(model, probes, items, vocab, captured)
             loss = (losses["answer"] + config.vision_weight * losses["vision"]
                     + config.object_weight * losses["object"] + config.slot_weight * losses["slot"]
-                    + config.context_weight * losses.get("context", 0.0))
+                    + config.context_weight * losses.get("context", 0.0)
+                    + config.phrase_weight * losses.get("phrase", 0.0))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(list(model.parameters()) + list(probes.parameters()), 1.0)
@@ -347,10 +368,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--test-n", type=int, default=1000, help="test questions for the packaged accuracy")
     parser.add_argument("--intervention-n", type=int, default=500, help="test questions for the intervention check")
     for name in ("seed", "steps", "images_per_step", "questions_per_image", "warmup", "threads", "eval_every",
-                 "eval_n", "probe_layer", "query_layer", "context_layer", "vision_steps", "vision_batch", "vision_pool"):
+                 "eval_n", "probe_layer", "query_layer", "context_layer", "phrase_layer", "vision_steps", "vision_batch", "vision_pool"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=getattr(defaults, name))
     for name in ("lr", "weight_decay", "decay_fraction", "blank_prob", "drop_prob", "remove_prob", "vision_weight",
-                 "object_weight", "slot_weight", "context_weight", "checkpoint_every_s"):
+                 "object_weight", "slot_weight", "context_weight", "phrase_weight", "checkpoint_every_s"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=getattr(defaults, name))
     parser.add_argument("--kind-weights", type=float, nargs=len(KINDS), default=list(defaults.kind_weights),
                         metavar="W", help=f"weights of the questions' kinds {list(KINDS)}")
