@@ -192,6 +192,25 @@ def test_training_runs_logs_and_resumes(tmp_path):
     assert all(torch.equal(p, q) for p, q in zip(model.state_dict().values(), again.state_dict().values()))
 
 
+def test_extending_a_run_before_its_decay_is_the_longer_run(tmp_path):
+    # Oracle: two steps, then extended to four, equal four steps run at once (data and schedule are pure in step).
+    base = dict(images_per_step=1, questions_per_image=2, eval_every=0, vision_steps=1, vision_batch=1,
+                vision_pool=1, decay_fraction=0.5, architecture=SMALL)
+    short, long = World576TrainConfig(steps=2, **base), World576TrainConfig(steps=4, **base)
+    train(short, tmp_path / "extended")  # decay of 2 steps starts at 1, of 4 steps at 2: the state at 2 is too late
+    with pytest.raises(ConfigError, match="after the learning-rate decay began"):
+        train(long, tmp_path / "extended")
+    constant = {**base, "decay_fraction": 0.0}
+    train(World576TrainConfig(steps=2, **constant), tmp_path / "constant")
+    extended, _, curve, _ = train(World576TrainConfig(steps=4, threads=1, **{**constant, "eval_n": 3}),
+                                  tmp_path / "constant")
+    direct, _, _, _ = train(World576TrainConfig(steps=4, **constant), tmp_path / "direct")
+    assert [e["step"] for e in curve if "step" in e] == [2, 4]
+    assert all(torch.equal(p, q) for p, q in zip(extended.state_dict().values(), direct.state_dict().values()))
+    with pytest.raises(ConfigError, match="lr differ"):
+        train(World576TrainConfig(steps=6, lr=1e-3, **constant), tmp_path / "constant")
+
+
 def test_samples_prompt_matches_the_processor(processor):
     sample = generate("test", 1)[0]
     ids = processor(images=sample.image, text=sample.prompt, return_tensors="pt")["input_ids"][0]

@@ -11,7 +11,12 @@ rate, wall time; validation accuracy per kind every ``eval_every`` steps) and,
 at the end, ``model/`` (the checkpoint). Re-running the same command resumes
 from ``train_state.pt``: the data of step ``s`` is a pure function of
 ``(seed, s)`` (:func:`~.world576_batches.make_items`), so a resumed run sees
-the data it would have seen. ``--package DIR`` also writes the checkpoint with
+the data it would have seen. The same command with a larger ``--steps``
+*extends* the run, when its state was saved before the learning rate began
+to decay (the last ``decay_fraction`` of the steps): every step done had the
+learning rate of the longer schedule, so the extended run is the longer run
+(``--eval-every``, ``--eval-n``, ``--checkpoint-every-s`` and ``--threads``
+may change too). ``--package DIR`` also writes the checkpoint with
 ``whytoken_world576.json`` (recipe, command, wall time, curve, test accuracy
 per kind, intervention check, versions) to ``DIR``.
 
@@ -246,6 +251,34 @@ def _pretrain_vision(model: Any, probe: torch.nn.Module, config: World576TrainCo
     return history
 
 
+#: Settings a resumed run may change: how long it runs (an extension), how often it evaluates and saves, threads.
+EXTENDABLE = ("steps", "eval_every", "eval_n", "checkpoint_every_s", "threads")
+
+
+def _decay_start(steps: int, decay_fraction: float) -> int:
+    return int(steps * (1.0 - decay_fraction))
+
+
+def _check_extension(state_file: Path, saved: dict[str, Any], config: World576TrainConfig, step: int) -> None:
+    """Raise unless ``config`` only extends the saved run: :data:`EXTENDABLE` settings differ, and a changed
+    ``steps`` leaves the learning rate of every step done unchanged (the state is from before either decay)."""
+    new = config.to_dict()
+    differ = sorted(k for k in set(saved) | set(new) if saved.get(k) != new.get(k))
+    fixed = [k for k in differ if k not in EXTENDABLE]
+    if fixed:
+        raise ConfigError(f"{state_file} was written by another configuration ({', '.join(fixed)} differ); expected "
+                          f"the same settings to resume (only {', '.join(EXTENDABLE)} may change), or a new --out "
+                          "directory")
+    if "steps" in differ:
+        limit = min(_decay_start(saved["steps"], saved["decay_fraction"]),
+                    _decay_start(config.steps, config.decay_fraction))
+        if step > limit:
+            raise ConfigError(f"steps={config.steps}: {state_file} is at step {step}, after the learning-rate decay "
+                              f"began (step {limit}); a run can be extended only from a state saved before its decay "
+                              "(copy train_state.pt while the run is in its constant phase), or start a new --out "
+                              "directory")
+
+
 def _save_state(path: Path, state: dict[str, Any]) -> None:
     with atomic_path(path, what="training state") as tmp:
         torch.save(state, tmp)
@@ -282,8 +315,7 @@ def train(config: World576TrainConfig, out: Path) -> tuple[Any, Any, list[dict[s
     if state_file.is_file():
         state = torch.load(state_file, weights_only=False)
         if state["config"] != config.to_dict():
-            raise ConfigError(f"{state_file} was written by another configuration; expected the same settings to "
-                              "resume, or a new --out directory")
+            _check_extension(state_file, state["config"], config, state["step"])
         model.load_state_dict(state["model"])
         probes.load_state_dict(state["probes"])
         optimizer.load_state_dict(state["optimizer"])
