@@ -47,11 +47,16 @@ __all__ = ["train"]
 logger = logging.getLogger(__name__)
 
 
+def _decay_start(steps: int, decay_fraction: float) -> int:
+    """The first step of the learning rate's linear decay (the last ``decay_fraction`` of ``steps``)."""
+    return int(steps * (1.0 - decay_fraction))
+
+
 def _lr_at(step: int, config: TrainConfig) -> float:
     """Warm-up, then constant ``lr``, then a linear decay to 5 % over the last ``decay_fraction`` of the steps."""
     if step < config.warmup:
         return config.lr * (step + 1) / config.warmup
-    decay_start = int(config.steps * (1.0 - config.decay_fraction))
+    decay_start = _decay_start(config.steps, config.decay_fraction)
     if step < decay_start:
         return config.lr
     progress = (step - decay_start) / max(1, config.steps - decay_start)

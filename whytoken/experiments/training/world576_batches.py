@@ -83,6 +83,8 @@ N_COMBOS = 1 + len(SHAPES) * len(COLORS)
 PROBE_SIZES = {"vision": (1 + len(COLORS), 1 + len(SHAPES), 10), "object": (N_COMBOS, 1 + len(SHAPES), N_COMBOS, N_COMBOS)}
 #: Largest count the phrase probe tells apart (larger counts are scored as this one).
 PHRASE_MAX_COUNT = 3
+#: Shape of every plural word.
+_SINGULAR = {plural: shape for shape, plural in PLURALS.items()}
 #: Cells of a patch's silhouette target (7 x 7 cells of 2 x 2 px).
 SILHOUETTE_CELLS = 49
 #: An object "covers" a patch for the probes when it paints at least this fraction of it.
@@ -234,11 +236,10 @@ def phrase_targets(question: str, scene: Any, world: WorldConfig) -> list[tuple[
     >>> [(i, labels.nonzero()[0].tolist()) for i, labels, _ in phrase_targets("is there a blue circle ?", scene, WorldConfig())]
     [(4, [2, 6])]
     """
-    singular = {plural: shape for shape, plural in PLURALS.items()}
     words = question.split()
     out = []
     for i, word in enumerate(words):
-        shape = word if word in SHAPES else singular.get(word)
+        shape = word if word in SHAPES else _SINGULAR.get(word)
         if shape is None:
             continue
         color = words[i - 1] if i > 0 and words[i - 1] in COLORS else None

@@ -86,7 +86,7 @@ import torch
 
 from whytoken.errors import ConfigError
 from whytoken.files import append_text, atomic_directory, atomic_path, atomic_write_text
-from whytoken.experiments.training.loop import _lr_at
+from whytoken.experiments.training.loop import _decay_start, _lr_at
 from whytoken.experiments.training.world576_batches import (
     PHRASE_MAX_COUNT,
     PROBE_SIZES,
@@ -182,8 +182,9 @@ class World576TrainConfig:
                               f"(text_layers={layers})")
         if self.lr <= 0 or min(self.vision_weight, self.object_weight, self.slot_weight, self.context_weight,
                                self.phrase_weight) < 0:
-            raise ConfigError(f"lr={self.lr}, probe weights {self.vision_weight}, {self.object_weight}, "
-                              f"{self.slot_weight}: expected lr > 0 and non-negative weights")
+            raise ConfigError(f"lr={self.lr}, probe weights vision={self.vision_weight}, object={self.object_weight}, "
+                              f"slot={self.slot_weight}, context={self.context_weight}, phrase={self.phrase_weight}: "
+                              "expected lr > 0 and non-negative weights")
 
     @property
     def answers_seen(self) -> int:
@@ -253,10 +254,6 @@ def _pretrain_vision(model: Any, probe: torch.nn.Module, config: World576TrainCo
 
 #: Settings a resumed run may change: how long it runs (an extension), how often it evaluates and saves, threads.
 EXTENDABLE = ("steps", "eval_every", "eval_n", "checkpoint_every_s", "threads")
-
-
-def _decay_start(steps: int, decay_fraction: float) -> int:
-    return int(steps * (1.0 - decay_fraction))
 
 
 def _check_extension(state_file: Path, saved: dict[str, Any], config: World576TrainConfig, step: int) -> None:
