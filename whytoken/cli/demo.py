@@ -77,8 +77,7 @@ def demo(
     out: Path = typer.Option(Path("whytoken-demo"), "--out", help="Folder for the outputs."),
     model: str = typer.Option("whytoken-demo", "--model",
                               help="Packaged model with a demo world: whytoken-demo (embedded, fast), "
-                                   "whytoken-easyvqa; whytoken-world576 once its checkpoint is trained "
-                                   "(not yet packaged)."),
+                                   "whytoken-easyvqa, whytoken-world576 (576 image tokens, slow on CPU)."),
     seed: int = typer.Option(DEMO_SEED, help="Which test-split scene of the embedded model's world to use."),
     kind: str = typer.Option(DEMO_KIND, help="Question kind of the embedded model's world: color, exists, count "
                                              "or relation."),
